@@ -1,0 +1,1 @@
+"""Text-to-speech, Indonesian text normalisation, ffmpeg/sox adapters and loudness."""

@@ -1,0 +1,1 @@
+"""Content library with approval, radio scheduler, segment assembly and station feeds."""

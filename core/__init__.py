@@ -1,0 +1,1 @@
+"""Settings, database, domain models, migrations, job queue and security primitives."""

@@ -1,0 +1,144 @@
+"""The database engine and sessions, for SQLite (one village server) and PostgreSQL.
+
+SQLite is opened in WAL mode with foreign keys on and a busy timeout. Its write
+transactions start with ``BEGIN IMMEDIATE``: a deferred transaction that reads and then
+writes fails at once with SQLITE_BUSY when another process wrote in between, and the
+busy timeout does not help there. Read-only sessions (:meth:`Database.read_session`)
+keep plain deferred ``BEGIN`` so readers never queue behind writers.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.errors import DatabaseUnavailable
+from core.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+_READONLY = "desbumi_readonly"
+
+
+def describe_url(url: str) -> str:
+    """The URL with any password hidden, fit for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable URL>"
+
+
+def _install_sqlite_hooks(engine: Engine, busy_timeout_ms: int) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+        # Take transaction control away from the pysqlite driver; we emit BEGIN ourselves.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        if conn.get_execution_options().get(_READONLY):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_db_engine(settings: Settings) -> Engine:
+    """Build the engine for ``settings``; raise DatabaseUnavailable on a malformed URL."""
+    url = settings.database_url
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseUnavailable(
+            f"DESBUMI_DATABASE__URL: cannot parse {url!r}; use e.g. "
+            "postgresql://user@127.0.0.1:5432/desbumi or leave it empty for SQLite"
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend not in {"sqlite", "postgresql"}:
+        raise DatabaseUnavailable(
+            f"DESBUMI_DATABASE__URL: unsupported database {backend!r}; use sqlite or postgresql"
+        )
+    options: dict[str, Any] = {"echo": settings.database.echo, "future": True}
+    if backend == "sqlite":
+        options["connect_args"] = {"check_same_thread": False}
+    else:
+        options["pool_size"] = settings.database.pool_size
+        options["pool_pre_ping"] = True
+        options["connect_args"] = {"connect_timeout": 5}
+    try:
+        engine = create_engine(url, **options)
+    except (ArgumentError, ImportError) as exc:
+        raise DatabaseUnavailable(
+            f"DESBUMI_DATABASE__URL: {describe_url(url)} is not usable: {exc}"
+        ) from None
+    if backend == "sqlite":
+        _install_sqlite_hooks(engine, settings.database.busy_timeout_ms)
+    return engine
+
+
+class Database:
+    """Engine plus session factories. The edge that owns a transaction opens it."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(bind=engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(
+            bind=engine.execution_options(**{_READONLY: True}), expire_on_commit=False
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        return cls(create_db_engine(settings))
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @property
+    def url(self) -> str:
+        return describe_url(self.engine.url.render_as_string(hide_password=False))
+
+    def session(self) -> Session:
+        """A session whose transactions may write (``with db.session() as s, s.begin():``)."""
+        return self._sessions()
+
+    def read_session(self) -> Session:
+        """A session for reads only; on SQLite it never takes the write lock."""
+        return self._read_sessions()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One write transaction: committed on success, rolled back on error."""
+        with self.session() as session, session.begin():
+            yield session
+
+    def ping(self) -> None:
+        """Raise DatabaseUnavailable with a one-line reason if the database is unreachable."""
+        try:
+            with self.engine.connect().execution_options(**{_READONLY: True}) as conn:
+                conn.execute(text("SELECT 1"))
+        except OperationalError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise DatabaseUnavailable(
+                f"DESBUMI_DATABASE__URL: cannot connect to {self.url}: {reason}"
+            ) from None
+        except SQLAlchemyError as exc:
+            raise DatabaseUnavailable(
+                f"DESBUMI_DATABASE__URL: {self.url} failed: {exc.__class__.__name__}"
+            ) from None
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,284 @@
+"""One typed Settings object, built once at start and passed down.
+
+Every setting comes from an environment variable with the ``DESBUMI_`` prefix; nested
+settings use ``__`` (``DESBUMI_AMI__HOST``). This is the only module that reads the
+environment. Errors are turned into :class:`SettingsError` whose message names the
+variable and the fix, so the CLI can print one line instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Mapping
+from contextvars import ContextVar
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings.sources.utils import parse_env_vars
+
+from core.errors import ConfigurationError
+
+ENV_PREFIX = "DESBUMI_"
+SECRET_FILE_NAME = "secret_key"  # noqa: S105 - a file name, not a secret
+# A value that must never protect real callers' numbers: accepted in dev mode only.
+PLACEHOLDER_SECRET = "dev-insecure-placeholder-secret"  # noqa: S105
+MIN_SECRET_LENGTH = 32
+
+# Indonesia's three time zones, by the names villagers use.
+TIMEZONE_ALIASES = {
+    "WIB": "Asia/Jakarta",
+    "WITA": "Asia/Makassar",
+    "WIT": "Asia/Jayapura",
+}
+
+
+# The environment that one load_settings() call reads; the process environment by default.
+_ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("desbumi_environ", default=None)
+
+
+class _MappingEnvSource(EnvSettingsSource):
+    """The environment source, reading the mapping given to :func:`load_settings`."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        environ = _ENVIRON.get()
+        return parse_env_vars(
+            os.environ if environ is None else environ,
+            self.case_sensitive,
+            self.env_ignore_empty,
+            self.env_parse_none_str,
+        )
+
+
+class SettingsError(ConfigurationError):
+    """A setting is missing or wrong; the message names it and says how to fix it."""
+
+
+class Mode(StrEnum):
+    # Production: secrets required, no placeholder accepted.
+    production = "production"
+    # Development: the placeholder secret is accepted so a laptop can run without init.
+    dev = "dev"
+
+
+def resolve_timezone(name: str) -> str:
+    """Return the IANA name for ``name`` (``WIB``/``WITA``/``WIT`` or an IANA zone)."""
+    iana = TIMEZONE_ALIASES.get(name.strip().upper(), name.strip())
+    try:
+        ZoneInfo(iana)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(
+            f"unknown time zone {name!r}; use WIB, WITA, WIT or an IANA name such as Asia/Jakarta"
+        ) from exc
+    return iana
+
+
+class DatabaseSettings(BaseModel):
+    """Where the data lives. Empty ``url`` means a SQLite file in the data directory."""
+
+    url: str = ""
+    busy_timeout_ms: int = Field(default=10_000, ge=0)
+    pool_size: int = Field(default=5, ge=1)
+    echo: bool = False
+
+
+class ApiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+
+class AgiSettings(BaseModel):
+    """The FastAGI server that Asterisk's ``AGI(agi://host:port/...)`` connects to."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=4573, ge=1, le=65535)
+    command_timeout_s: float = Field(default=30.0, gt=0)
+
+
+class AmiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=5038, ge=1, le=65535)
+    username: str = "desbumi"
+    secret: SecretStr = SecretStr("")
+    timeout_s: float = Field(default=5.0, gt=0)
+
+
+class VoskSettings(BaseModel):
+    """Speech models: ``models`` maps a language code to a model directory.
+
+    A language without an entry uses ``<data_dir>/models/<lang>`` if that exists.
+    """
+
+    models: dict[str, Path] = Field(default_factory=dict)
+    languages: list[str] = Field(default_factory=lambda: ["id"])
+
+
+class WorkerSettings(BaseModel):
+    concurrency: int = Field(default=max(1, os.cpu_count() or 1), ge=1, le=64)
+    lease_s: float = Field(default=60.0, gt=0)
+    poll_interval_s: float = Field(default=1.0, gt=0)
+    max_attempts: int = Field(default=5, ge=1)
+    backoff_base_s: float = Field(default=5.0, ge=0)
+    backoff_max_s: float = Field(default=3600.0, ge=0)
+
+
+class Settings(BaseSettings):
+    """All configuration. Build with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        case_sensitive=False,
+    )
+
+    mode: Mode = Mode.production
+    data_dir: Path = Path("./var")
+    secret_key: SecretStr = SecretStr("")
+    timezone: str = "Asia/Jakarta"
+    log_level: str = "INFO"
+    ffmpeg: str = "ffmpeg"
+    ffprobe: str = "ffprobe"
+    sox: str = "sox"
+    espeak: str = "espeak-ng"
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    agi: AgiSettings = Field(default_factory=AgiSettings)
+    ami: AmiSettings = Field(default_factory=AmiSettings)
+    vosk: VoskSettings = Field(default_factory=VoskSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, _MappingEnvSource(settings_cls))
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        return resolve_timezone(value)
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("use DEBUG, INFO, WARNING or ERROR")
+        return level
+
+    @property
+    def database_url(self) -> str:
+        """The SQLAlchemy URL, with PostgreSQL URLs pinned to the psycopg 3 driver."""
+        url = self.database.url.strip()
+        if not url:
+            return f"sqlite:///{(self.data_dir / 'desbumi.db').resolve()}"
+        return re.sub(r"^postgres(ql)?://", "postgresql+psycopg://", url)
+
+    @property
+    def secret_file(self) -> Path:
+        return self.data_dir / SECRET_FILE_NAME
+
+    def vosk_model_dir(self, language: str) -> Path:
+        """The configured model directory for ``language`` (it may not exist)."""
+        return self.vosk.models.get(language, self.data_dir / "models" / language)
+
+    def require_secret(self) -> str:
+        """The secret key, checked; raise :class:`SettingsError` if unusable.
+
+        Order: ``DESBUMI_SECRET_KEY``, then the file written by ``desbumi init``.
+        """
+        value = self.secret_key.get_secret_value()
+        if not value and self.secret_file.is_file():
+            value = self.secret_file.read_text(encoding="utf-8").strip()
+        if not value:
+            if self.mode is Mode.dev:
+                return PLACEHOLDER_SECRET
+            raise SettingsError(
+                "DESBUMI_SECRET_KEY: no secret key; run `desbumi init` to generate one into "
+                f"{self.secret_file}, or set DESBUMI_SECRET_KEY"
+            )
+        if value == PLACEHOLDER_SECRET and self.mode is not Mode.dev:
+            raise SettingsError(
+                "DESBUMI_SECRET_KEY: the development placeholder is refused outside dev mode; "
+                "remove it and run `desbumi init`, or set a random key of 32+ characters"
+            )
+        if len(value) < MIN_SECRET_LENGTH and value != PLACEHOLDER_SECRET:
+            raise SettingsError(
+                f"DESBUMI_SECRET_KEY: too short ({len(value)} characters); use at least "
+                f"{MIN_SECRET_LENGTH} random characters, e.g. from `desbumi init`"
+            )
+        return value
+
+
+def generate_secret() -> str:
+    return secrets.token_urlsafe(48)
+
+
+def _env_name(loc: tuple[int | str, ...]) -> str:
+    parts = [str(p) for p in loc if not isinstance(p, int)]
+    return ENV_PREFIX + "__".join(p.upper() for p in parts)
+
+
+def _unknown_variables(environ: dict[str, str]) -> list[str]:
+    known_top = {name.upper() for name in Settings.model_fields}
+    nested: dict[str, set[str]] = {}
+    for name, field in Settings.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            nested[name.upper()] = {n.upper() for n in annotation.model_fields}
+    unknown = []
+    for key in environ:
+        upper = key.upper()
+        if not upper.startswith(ENV_PREFIX):
+            continue
+        parts = upper[len(ENV_PREFIX) :].split("__")
+        if parts[0] not in known_top:
+            unknown.append(key)
+        elif len(parts) > 1 and parts[0] in nested and parts[1] not in nested[parts[0]]:
+            unknown.append(key)
+    return sorted(unknown)
+
+
+def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build the settings from ``environ`` (default: the process environment).
+
+    Raises :class:`SettingsError` with a one-line message naming the variable.
+    """
+    env = dict(os.environ if environ is None else environ)
+    unknown = _unknown_variables(env)
+    if unknown:
+        raise SettingsError(
+            f"{unknown[0]}: unknown setting; see the configuration table in README.md "
+            "(a typo, or a setting from another version?)"
+        )
+    try:
+        return _build(env, overrides)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise SettingsError(
+            f"{_env_name(error['loc'])}: {error['msg']} (got {error.get('input')!r})"
+        ) from None
+
+
+def _build(env: dict[str, str], overrides: dict[str, Any]) -> Settings:
+    token = _ENVIRON.set(env)
+    try:
+        return Settings(**overrides)
+    finally:
+        _ENVIRON.reset(token)

@@ -1,0 +1,278 @@
+"""The ``desbumi`` command. Configuration errors print one line and exit 2, no traceback."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from typing import Annotated
+
+import typer
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from core import migrate, queue
+from core.clock import SystemClock
+from core.db import Database
+from core.errors import ConfigurationError, CoreError
+from core.models import AuditEvent, District, User
+from core.security import generate_password, hash_password
+from core.settings import Settings, load_settings
+from core.states import UserRole
+from desbumi import __version__
+from desbumi.bootstrap import initialise, prepare_data_dir
+from desbumi.checks import Status, run_checks
+from desbumi.demo_seed import seed_demo
+from desbumi.runtime import Part, Runtime
+
+app = typer.Typer(
+    name="desbumi",
+    help="Hotline, case triage and community radio for DESBUMI village centres.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+user_app = typer.Typer(help="Manage the people who log in.", no_args_is_help=True)
+jobs_app = typer.Typer(help="Look at and retry background jobs.", invoke_without_command=True)
+app.add_typer(user_app, name="user")
+app.add_typer(jobs_app, name="jobs")
+
+
+class _State:
+    settings: Settings
+
+
+STATE = _State()
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # Alembic narrates every migration context at INFO; init prints its own progress.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+) -> None:
+    if version:
+        typer.echo(__version__)
+        raise typer.Exit()
+    STATE.settings = load_settings()
+    _configure_logging(STATE.settings.log_level)
+
+
+def _database() -> Database:
+    db = Database.from_settings(STATE.settings)
+    db.ping()
+    return db
+
+
+@app.command()
+def init(
+    demo: Annotated[bool, typer.Option("--demo", help="Add demo villages and content.")] = False,
+) -> None:
+    """Create the data directory, secret key and database; safe to run again."""
+    settings = STATE.settings
+    prepare_data_dir(settings)  # before the engine: SQLite creates its file there
+    db = Database.from_settings(settings)
+    report = initialise(
+        settings, db, SystemClock().now(), typer.echo, seed_demo=seed_demo if demo else None
+    )
+    db.dispose()
+    if report.created_secret:
+        typer.echo(f"secret key written to {settings.secret_file} (back it up with the data)")
+    if report.migrated_from != report.migrated_to:
+        typer.echo(f"database migrated {report.migrated_from or 'empty'} -> {report.migrated_to}")
+    if any(report.demo.values()):
+        typer.echo("demo data added: " + ", ".join(f"{v} {k}" for k, v in report.demo.items()))
+    elif demo:
+        typer.echo("demo data already present; nothing added")
+    for username, password in report.new_credentials:
+        typer.echo(
+            f"\nlogin: {username}\npassword: {password}\n"
+            "(shown once; write it down now. Change it with `desbumi user set-password`)"
+        )
+    typer.echo("ready")
+
+
+@app.command()
+def check() -> None:
+    """Diagnose every dependency and say how to fix what is missing. Exit 1 on a failure."""
+    results = run_checks(STATE.settings)
+    width = max(len(r.name) for r in results)
+    for result in results:
+        typer.echo(f"{result.status:<4}  {result.name:<{width}}  {result.detail}")
+        if result.fix and result.status is not Status.ok:
+            typer.echo(f"{'':<4}  {'':<{width}}  fix: {result.fix}")
+    failed = [r for r in results if r.status is Status.fail]
+    typer.echo(
+        f"\n{len(results) - len(failed)} of {len(results)} checks passed"
+        + (f"; {len(failed)} failed" if failed else "")
+    )
+    if failed:
+        raise typer.Exit(1)
+
+
+def _run(parts: set[Part]) -> None:
+    db = _database()
+    if not migrate.is_up_to_date(db):
+        raise ConfigurationError("database not migrated: run `desbumi init` first")
+    asyncio.run(Runtime(STATE.settings, db).run(parts))
+
+
+@app.command()
+def serve() -> None:
+    """Run everything in one process: API and web pages, FastAGI, worker, scheduler."""
+    _run(set(Part))
+
+
+@app.command()
+def api() -> None:
+    """Run only the API and web pages."""
+    _run({Part.api})
+
+
+@app.command()
+def agi() -> None:
+    """Run only the FastAGI server for Asterisk."""
+    _run({Part.agi})
+
+
+@app.command()
+def worker() -> None:
+    """Run only the background job worker (start several for more throughput)."""
+    _run({Part.worker})
+
+
+@app.command()
+def scheduler() -> None:
+    """Run only the scheduler (one per installation)."""
+    _run({Part.scheduler})
+
+
+@user_app.command("add")
+def user_add(
+    username: str,
+    role: Annotated[UserRole, typer.Option(help="admin, case_worker or editor")],
+    district: Annotated[
+        list[str] | None, typer.Option(help="District code the user works in (repeat for several).")
+    ] = None,
+    full_name: Annotated[str, typer.Option(help="Shown in the audit log.")] = "",
+) -> None:
+    """Add a user; a password is generated and shown once."""
+    db = _database()
+    now = SystemClock().now()
+    password = generate_password()
+    with db.transaction() as session:
+        districts = []
+        for code in district or []:
+            found = session.scalar(select(District).where(District.code == code))
+            if found is None:
+                raise ConfigurationError(f"--district: no district with code {code!r}")
+            districts.append(found)
+        session.add(
+            User(
+                username=username,
+                full_name=full_name,
+                role=role,
+                password_hash=hash_password(password),
+                districts=districts,
+                created_at=now,
+            )
+        )
+        session.add(
+            AuditEvent(
+                at=now,
+                actor_kind="cli",
+                action="user.create",
+                object_type="user",
+                object_id=username,
+                details={"role": str(role), "districts": district or []},
+            )
+        )
+        try:
+            session.flush()
+        except IntegrityError:
+            raise ConfigurationError(f"user {username!r} exists already") from None
+    typer.echo(f"user {username} ({role}) added\npassword: {password}\n(shown once)")
+
+
+@user_app.command("set-password")
+def user_set_password(username: str) -> None:
+    """Give a user a new generated password (shown once) and unlock her account."""
+    db = _database()
+    now = SystemClock().now()
+    password = generate_password()
+    with db.transaction() as session:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise ConfigurationError(f"no user {username!r}")
+        user.password_hash = hash_password(password)
+        user.failed_logins = 0
+        user.locked_until = None
+        session.add(
+            AuditEvent(
+                at=now,
+                actor_kind="cli",
+                action="user.set_password",
+                object_type="user",
+                object_id=username,
+            )
+        )
+    typer.echo(f"new password for {username}: {password}\n(shown once)")
+
+
+@user_app.command("list")
+def user_list() -> None:
+    """List users with their role and districts."""
+    db = _database()
+    with db.read_session() as session, session.begin():
+        for user in session.scalars(select(User).order_by(User.username)):
+            codes = ",".join(d.code for d in user.districts) or "-"
+            state = "active" if user.is_active else "disabled"
+            typer.echo(f"{user.username:<20} {user.role:<12} {state:<8} districts={codes}")
+
+
+@jobs_app.callback()
+def jobs(ctx: typer.Context) -> None:
+    """Show jobs per kind and state."""
+    if ctx.invoked_subcommand is not None:
+        return
+    db = _database()
+    with db.read_session() as session, session.begin():
+        counts = queue.counts(session)
+    if not counts:
+        typer.echo("no jobs")
+    for kind, states in sorted(counts.items()):
+        typer.echo(f"{kind:<24} " + "  ".join(f"{s}={n}" for s, n in sorted(states.items())))
+
+
+@jobs_app.command("retry")
+def jobs_retry(job_id: int) -> None:
+    """Queue a dead job again, with its attempts reset."""
+    db = _database()
+    with db.transaction() as session:
+        try:
+            queue.retry_dead(session, job_id, now=SystemClock().now())
+        except LookupError as exc:
+            raise ConfigurationError(str(exc)) from None
+    typer.echo(f"job {job_id} queued again")
+
+
+def main() -> None:
+    """Entry point: one clear line instead of a traceback for anything the user can fix."""
+    try:
+        app()
+    except (ConfigurationError, CoreError) as exc:
+        typer.echo(f"desbumi: error: {exc}", err=True)
+        sys.exit(2)
+    except SQLAlchemyError as exc:
+        typer.echo(
+            f"desbumi: error: database: {type(exc).__name__}: {str(exc).splitlines()[0]}", err=True
+        )
+        sys.exit(2)

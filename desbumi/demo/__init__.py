@@ -1,0 +1,1 @@
+"""Demo data for ``desbumi init --demo``: regions, approved content, a programme, a station."""

@@ -1,0 +1,1 @@
+"""The phone hotline: FastAGI server, menu engine, call flows, AMI adapter."""

@@ -1,0 +1,19 @@
+"""Errors of the hotline package."""
+
+from __future__ import annotations
+
+
+class IvrError(Exception):
+    """Base class for errors raised by ``ivr``."""
+
+
+class CallHungUp(IvrError):
+    """The caller hung up or the AGI socket closed; the call task ends quietly."""
+
+
+class AgiProtocolError(IvrError):
+    """Asterisk (or something pretending to be it) sent what AGI does not allow."""
+
+
+class AmiUnavailable(IvrError):
+    """The Asterisk Manager Interface cannot be reached or refused the login."""

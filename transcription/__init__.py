@@ -1,0 +1,1 @@
+"""Transcription worker (Vosk) and triage against the ILO forced-labour indicators."""

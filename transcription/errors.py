@@ -1,0 +1,11 @@
+"""Errors of the transcription package."""
+
+from __future__ import annotations
+
+
+class TranscriptionError(Exception):
+    """Base class for errors raised by ``transcription``."""
+
+
+class ModelUnavailable(TranscriptionError):
+    """No usable Vosk model for a language: missing, unreadable or rejected by libvosk."""
