@@ -400,10 +400,11 @@ class Job(Base):
     updated_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
 
-    __table_args__ = (
-        Index("ix_jobs_claim", "state", "kind", "run_after"),
-        Index("ix_jobs_lease", "state", "lease_expires_at"),
-    )
+    __table_args__ = (Index("ix_jobs_lease", "state", "lease_expires_at"),)
+
+
+# Serves the claim of due jobs in priority order (core.queue._due).
+Index("ix_jobs_claim", Job.state, Job.priority.desc(), Job.run_after, Job.id)
 
 
 class AuditEvent(Base):

@@ -51,7 +51,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("unique_key", name=op.f("uq_jobs_unique_key")),
     )
     with op.batch_alter_table("jobs", schema=None) as batch_op:
-        batch_op.create_index("ix_jobs_claim", ["state", "kind", "run_after"], unique=False)
+        batch_op.create_index(
+            "ix_jobs_claim", ["state", sa.text("priority DESC"), "run_after", "id"], unique=False
+        )
         batch_op.create_index("ix_jobs_lease", ["state", "lease_expires_at"], unique=False)
 
     op.create_table(
