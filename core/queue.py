@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, Text, Update, bindparam, func, select, update
+from sqlalchemy import BindParameter, Select, Text, Update, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from core.errors import InvalidTransition, LeaseLost
@@ -117,7 +117,7 @@ def claim(
         )
 
 
-def _claim_statement(candidates: Select[tuple[int]]) -> Update:
+def _claim_statement(candidates: Select[Any]) -> Update:
     candidate = candidates.limit(1).with_for_update(skip_locked=True).scalar_subquery()
     return (
         update(Job)
@@ -137,7 +137,7 @@ def _claim_statement(candidates: Select[tuple[int]]) -> Update:
 
 # The statements of the hot path are built once: building them per call cost more
 # than running them (bench/queue_throughput.py).
-_KINDS = bindparam("p_kinds", expanding=True)
+_KINDS: BindParameter[list[str]] = bindparam("p_kinds", expanding=True)
 _CLAIM_DUE = _claim_statement(
     select(Job.id)
     .where(Job.state == JobState.queued, Job.kind.in_(_KINDS), Job.run_after <= bindparam("p_now"))
