@@ -127,7 +127,6 @@ class WorkerSettings(BaseModel):
     concurrency: int = Field(default=max(1, os.cpu_count() or 1), ge=1, le=64)
     lease_s: float = Field(default=60.0, gt=0)
     poll_interval_s: float = Field(default=1.0, gt=0)
-    max_attempts: int = Field(default=5, ge=1)
     backoff_base_s: float = Field(default=5.0, ge=0)
     backoff_max_s: float = Field(default=3600.0, ge=0)
 

@@ -29,7 +29,7 @@ class StepClock:
 
 
 def _settings(**overrides: float) -> WorkerSettings:
-    values = {"lease_s": 30.0, "poll_interval_s": 0.01, "max_attempts": 3,
+    values = {"lease_s": 30.0, "poll_interval_s": 0.01,
               "backoff_base_s": 10.0, "concurrency": 1, **overrides}
     return WorkerSettings(**values)  # type: ignore[arg-type]
 
