@@ -41,9 +41,17 @@ def main() -> None:
 
     def effect_for(job: ClaimedJob) -> Effect:
         def apply(session: Session) -> None:
-            session.add(AuditEvent(at=clock.now(), actor_kind="system", action="probe.effect",
-                                   object_type="job", object_id=str(job.id),
-                                   details={"pid": pid, "attempt": job.attempts}))
+            session.add(
+                AuditEvent(
+                    at=clock.now(),
+                    actor_kind="system",
+                    action="probe.effect",
+                    object_type="job",
+                    object_id=str(job.id),
+                    details={"pid": pid, "attempt": job.attempts},
+                )
+            )
+
         return apply
 
     def record(job: ClaimedJob) -> Effect:
@@ -58,8 +66,13 @@ def main() -> None:
             time.sleep(60)
         return record(job)
 
-    worker = Worker(db, {"probe.record": record, "probe.stall_first": stall_first},
-                    settings.worker, clock, owner=f"probe-{pid}")
+    worker = Worker(
+        db,
+        {"probe.record": record, "probe.stall_first": stall_first},
+        settings.worker,
+        clock,
+        owner=f"probe-{pid}",
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     (run_dir / f"ready-{pid}").write_text("ready", encoding="utf-8")

@@ -98,8 +98,13 @@ def test_sqlite_writers_take_the_lock_up_front(db: Database) -> None:
         first.add(District(code="2", name="y", timezone="Asia/Jakarta"))
         first.flush()  # this transaction now holds SQLite's write lock
         other = Database.from_settings(
-            load_settings({"DESBUMI_DATABASE__URL": str(db.engine.url),
-                           "DESBUMI_DATABASE__BUSY_TIMEOUT_MS": "50"}))
+            load_settings(
+                {
+                    "DESBUMI_DATABASE__URL": str(db.engine.url),
+                    "DESBUMI_DATABASE__BUSY_TIMEOUT_MS": "50",
+                }
+            )
+        )
         try:
             # BEGIN IMMEDIATE waits for the lock at the start, not at the first write.
             with pytest.raises(OperationalError, match="locked"), other.transaction() as second:

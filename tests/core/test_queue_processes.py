@@ -52,7 +52,9 @@ class Workers:
     def start(self) -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(
             [sys.executable, "-m", "tests.core.probe_worker", str(self.run_dir)],
-            env=self.env, cwd=REPO, stderr=subprocess.PIPE,
+            env=self.env,
+            cwd=REPO,
+            stderr=subprocess.PIPE,
         )
         self.procs.append(proc)
         ready = self.run_dir / f"ready-{proc.pid}"
@@ -112,8 +114,11 @@ def test_two_worker_processes_never_run_the_same_job(
     now = SystemClock().now()
     with db.transaction() as s:
         ids = [queue.enqueue(s, "probe.record", {"sleep": 0.02}, now=now).id for _ in range(120)]
-    _wait_for(lambda: all(j.state is JobState.succeeded for j in _job_states(db)), 120,
-              "all jobs to succeed")
+    _wait_for(
+        lambda: all(j.state is JobState.succeeded for j in _job_states(db)),
+        120,
+        "all jobs to succeed",
+    )
     group.stop()
 
     runs = group.runs()
@@ -139,8 +144,11 @@ def test_job_of_a_sigkilled_worker_is_finished_once_by_another(
     procs[victim].send_signal(signal.SIGKILL)
     procs[victim].wait(timeout=10)
 
-    _wait_for(lambda: _job_states(db)[0].state is JobState.succeeded, 60,
-              "the survivor to take over after the lease expires")
+    _wait_for(
+        lambda: _job_states(db)[0].state is JobState.succeeded,
+        60,
+        "the survivor to take over after the lease expires",
+    )
     job = _job_states(db)[0]
     assert job.attempts == 2
     effects = _effects(db)

@@ -23,15 +23,17 @@ def test_defaults() -> None:
 
 
 def test_nested_values_from_the_environment() -> None:
-    settings = load_settings({
-        "DESBUMI_AMI__HOST": "10.0.0.5",
-        "DESBUMI_AMI__SECRET": "s3cret",
-        "DESBUMI_WORKER__CONCURRENCY": "4",
-        "DESBUMI_VOSK__MODELS": '{"id": "/models/id", "jv": "/models/jv"}',
-        "DESBUMI_VOSK__LANGUAGES": '["id", "jv"]',
-        "desbumi_timezone": "wita",
-        "PATH": "/usr/bin",
-    })
+    settings = load_settings(
+        {
+            "DESBUMI_AMI__HOST": "10.0.0.5",
+            "DESBUMI_AMI__SECRET": "s3cret",
+            "DESBUMI_WORKER__CONCURRENCY": "4",
+            "DESBUMI_VOSK__MODELS": '{"id": "/models/id", "jv": "/models/jv"}',
+            "DESBUMI_VOSK__LANGUAGES": '["id", "jv"]',
+            "desbumi_timezone": "wita",
+            "PATH": "/usr/bin",
+        }
+    )
     assert settings.ami.host == "10.0.0.5"
     assert settings.ami.secret.get_secret_value() == "s3cret"
     assert "s3cret" not in repr(settings)
@@ -73,8 +75,9 @@ def test_secret_from_file_and_environment(tmp_path: Path) -> None:
     (tmp_path / "secret_key").write_text(GOOD_SECRET + "\n")
     assert settings.require_secret() == GOOD_SECRET
     env_secret = "y" * 40
-    overridden = load_settings({"DESBUMI_DATA_DIR": str(tmp_path),
-                                "DESBUMI_SECRET_KEY": env_secret})
+    overridden = load_settings(
+        {"DESBUMI_DATA_DIR": str(tmp_path), "DESBUMI_SECRET_KEY": env_secret}
+    )
     assert overridden.require_secret() == env_secret
 
 

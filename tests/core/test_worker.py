@@ -29,14 +29,20 @@ class StepClock:
 
 
 def _settings(**overrides: float) -> WorkerSettings:
-    values = {"lease_s": 30.0, "poll_interval_s": 0.01,
-              "backoff_base_s": 10.0, "concurrency": 1, **overrides}
+    values = {
+        "lease_s": 30.0,
+        "poll_interval_s": 0.01,
+        "backoff_base_s": 10.0,
+        "concurrency": 1,
+        **overrides,
+    }
     return WorkerSettings(**values)  # type: ignore[arg-type]
 
 
 def _effect(label: str) -> Effect:
     def apply(session: Session) -> None:
         session.add(AuditEvent(at=datetime.now(UTC), actor_kind="system", action=label))
+
     return apply
 
 
@@ -116,7 +122,10 @@ def test_permanent_failure_and_hold(db: Database) -> None:
     _worker(db, permanent, clock).run_once()
     job = _job(db, failing)
     assert (job.state, job.attempts, job.last_error) == (
-        JobState.dead, 1, "recording unreadable: not audio")
+        JobState.dead,
+        1,
+        "recording unreadable: not audio",
+    )
 
     held = _enqueue(db, clock)
 
@@ -161,8 +170,10 @@ def test_result_of_a_worker_that_lost_its_lease_is_discarded(db: Database) -> No
         # Meanwhile the lease ran out and another worker took the job.
         clock.current += timedelta(minutes=5)
         with db.transaction() as s:
-            assert queue.claim(s, ["k"], owner="other", now=clock.now(),
-                               lease=timedelta(seconds=30)) is not None
+            assert (
+                queue.claim(s, ["k"], owner="other", now=clock.now(), lease=timedelta(seconds=30))
+                is not None
+            )
         return _effect("stale")
 
     worker = _worker(db, overtaken, clock)
