@@ -13,6 +13,7 @@ import logging
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
@@ -124,6 +125,17 @@ class Database:
         """One write transaction: committed on success, rolled back on error."""
         with self.session() as session, session.begin():
             yield session
+
+    def missing_sqlite_file(self) -> str | None:
+        """The SQLite file's path if it does not exist yet (before ``desbumi init``).
+
+        Connecting would create an empty file, or fail with "unable to open" when its
+        directory is missing; callers say "run desbumi init" instead.
+        """
+        path = self.engine.url.database
+        if self.dialect != "sqlite" or not path or path == ":memory:":
+            return None
+        return None if Path(path).exists() else path
 
     def ping(self) -> None:
         """Raise DatabaseUnavailable with a one-line reason if the database is unreachable."""

@@ -41,6 +41,12 @@ def _database(settings: Settings) -> Iterator[CheckResult]:
     except ConfigurationError as exc:
         yield CheckResult("database", Status.fail, str(exc), "set DESBUMI_DATABASE__URL")
         return
+    missing = db.missing_sqlite_file()
+    if missing:
+        yield CheckResult(
+            "database", Status.fail, f"no database at {missing}", "run `desbumi init`"
+        )
+        return
     try:
         db.ping()
         current = migrate.current_revision(db)

@@ -67,7 +67,13 @@ def _root(
 
 
 def _database() -> Database:
+    """The database of an initialised installation; a clear error before ``init``."""
     db = Database.from_settings(STATE.settings)
+    missing = db.missing_sqlite_file()
+    if missing:
+        raise ConfigurationError(
+            f"DESBUMI_DATA_DIR: no database at {missing}: run `desbumi init` first"
+        )
     db.ping()
     return db
 
