@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session
 from core import migrate
 from core.db import Database
 from core.errors import ConfigurationError
-from core.models import AuditEvent, User
-from core.security import generate_password, hash_password
+from core.models import User
 from core.settings import Settings, SettingsError, generate_secret
 from core.states import UserRole
+from core.users import create_user
 
 Progress = Callable[[str], None]
 
@@ -67,25 +67,13 @@ def ensure_admin(session: Session, now: datetime) -> tuple[str, str] | None:
     exists = session.scalar(select(User.id).where(User.role == UserRole.admin).limit(1))
     if exists is not None:
         return None
-    password = generate_password()
-    session.add(
-        User(
-            username="admin",
-            full_name="Administrator",
-            password_hash=hash_password(password),
-            role=UserRole.admin,
-            created_at=now,
-        )
-    )
-    session.add(
-        AuditEvent(
-            at=now,
-            actor_kind="cli",
-            action="user.create",
-            object_type="user",
-            object_id="admin",
-            details={"role": "admin", "by": "init"},
-        )
+    _user, password = create_user(
+        session,
+        username="admin",
+        role=UserRole.admin,
+        now=now,
+        full_name="Administrator",
+        actor="init",
     )
     return ("admin", password)
 

@@ -9,16 +9,16 @@ from typing import Annotated
 
 import typer
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from core import migrate, queue
 from core.clock import SystemClock
 from core.db import Database
 from core.errors import ConfigurationError, CoreError
-from core.models import AuditEvent, District, User
-from core.security import generate_password, hash_password
+from core.models import User
 from core.settings import Settings, load_settings
 from core.states import UserRole
+from core.users import create_user, reset_password
 from desbumi import __version__
 from desbumi.bootstrap import initialise, prepare_data_dir
 from desbumi.checks import Status, run_checks
@@ -172,39 +172,15 @@ def user_add(
 ) -> None:
     """Add a user; a password is generated and shown once."""
     db = _database()
-    now = SystemClock().now()
-    password = generate_password()
     with db.transaction() as session:
-        districts = []
-        for code in district or []:
-            found = session.scalar(select(District).where(District.code == code))
-            if found is None:
-                raise ConfigurationError(f"--district: no district with code {code!r}")
-            districts.append(found)
-        session.add(
-            User(
-                username=username,
-                full_name=full_name,
-                role=role,
-                password_hash=hash_password(password),
-                districts=districts,
-                created_at=now,
-            )
+        _user, password = create_user(
+            session,
+            username=username,
+            role=role,
+            now=SystemClock().now(),
+            district_codes=district or [],
+            full_name=full_name,
         )
-        session.add(
-            AuditEvent(
-                at=now,
-                actor_kind="cli",
-                action="user.create",
-                object_type="user",
-                object_id=username,
-                details={"role": str(role), "districts": district or []},
-            )
-        )
-        try:
-            session.flush()
-        except IntegrityError:
-            raise ConfigurationError(f"user {username!r} exists already") from None
     typer.echo(f"user {username} ({role}) added\npassword: {password}\n(shown once)")
 
 
@@ -212,24 +188,8 @@ def user_add(
 def user_set_password(username: str) -> None:
     """Give a user a new generated password (shown once) and unlock her account."""
     db = _database()
-    now = SystemClock().now()
-    password = generate_password()
     with db.transaction() as session:
-        user = session.scalar(select(User).where(User.username == username))
-        if user is None:
-            raise ConfigurationError(f"no user {username!r}")
-        user.password_hash = hash_password(password)
-        user.failed_logins = 0
-        user.locked_until = None
-        session.add(
-            AuditEvent(
-                at=now,
-                actor_kind="cli",
-                action="user.set_password",
-                object_type="user",
-                object_id=username,
-            )
-        )
+        password = reset_password(session, username, now=SystemClock().now())
     typer.echo(f"new password for {username}: {password}\n(shown once)")
 
 

@@ -108,10 +108,12 @@ class Runtime:
                 )
             )
         if Part.scheduler in parts:
+            periodic = [queue_housekeeping()]
+            logger.info("scheduler: periodic tasks: %s", ", ".join(t.name for t in periodic))
             tasks.append(
                 asyncio.create_task(
                     asyncio.to_thread(
-                        run_periodic, self.db, [queue_housekeeping()], self.clock, self.stop_threads
+                        run_periodic, self.db, periodic, self.clock, self.stop_threads
                     ),
                     name="scheduler",
                 )
