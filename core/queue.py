@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import BindParameter, Select, Text, Update, bindparam, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.errors import InvalidTransition, LeaseLost
@@ -76,8 +77,20 @@ def enqueue(
         created_at=now,
         updated_at=now,
     )
-    session.add(job)
-    session.flush()
+    if unique_key is None:
+        session.add(job)
+        session.flush()
+        return job
+    try:
+        # Another process may enqueue the same key between our look-up and insert; the
+        # savepoint keeps the caller's transaction usable when the insert loses.
+        with session.begin_nested():
+            session.add(job)
+    except IntegrityError:
+        winner = session.scalar(select(Job).where(Job.unique_key == unique_key))
+        if winner is None:
+            raise
+        return winner
     return job
 
 

@@ -270,8 +270,9 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: Any) -> Se
         return _build(env, overrides)
     except ValidationError as exc:
         error = exc.errors()[0]
+        message = str(error["msg"]).removeprefix("Value error, ")
         raise SettingsError(
-            f"{_env_name(error['loc'])}: {error['msg']} (got {error.get('input')!r})"
+            f"{_env_name(error['loc'])}: {message} (got {error.get('input')!r})"
         ) from None
 
 

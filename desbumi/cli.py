@@ -38,11 +38,15 @@ app.add_typer(user_app, name="user")
 app.add_typer(jobs_app, name="jobs")
 
 
-class _State:
-    settings: Settings
+_loaded: list[Settings] = []
 
 
-STATE = _State()
+def _settings() -> Settings:
+    """The settings, built on first use, so ``--help`` works even when one is wrong."""
+    if not _loaded:
+        _loaded.append(load_settings())
+        _configure_logging(_loaded[0].log_level)
+    return _loaded[0]
 
 
 def _configure_logging(level: str) -> None:
@@ -62,13 +66,11 @@ def _root(
     if version:
         typer.echo(__version__)
         raise typer.Exit()
-    STATE.settings = load_settings()
-    _configure_logging(STATE.settings.log_level)
 
 
 def _database() -> Database:
     """The database of an initialised installation; a clear error before ``init``."""
-    db = Database.from_settings(STATE.settings)
+    db = Database.from_settings(_settings())
     missing = db.missing_sqlite_file()
     if missing:
         raise ConfigurationError(
@@ -83,7 +85,7 @@ def init(
     demo: Annotated[bool, typer.Option("--demo", help="Add demo villages and content.")] = False,
 ) -> None:
     """Create the data directory, secret key and database; safe to run again."""
-    settings = STATE.settings
+    settings = _settings()
     prepare_data_dir(settings)  # before the engine: SQLite creates its file there
     db = Database.from_settings(settings)
     report = initialise(
@@ -109,7 +111,7 @@ def init(
 @app.command()
 def check() -> None:
     """Diagnose every dependency and say how to fix what is missing. Exit 1 on a failure."""
-    results = run_checks(STATE.settings)
+    results = run_checks(_settings())
     width = max(len(r.name) for r in results)
     for result in results:
         typer.echo(f"{result.status:<4}  {result.name:<{width}}  {result.detail}")
@@ -128,7 +130,7 @@ def _run(parts: set[Part]) -> None:
     db = _database()
     if not migrate.is_up_to_date(db):
         raise ConfigurationError("database not migrated: run `desbumi init` first")
-    asyncio.run(Runtime(STATE.settings, db).run(parts))
+    asyncio.run(Runtime(_settings(), db).run(parts))
 
 
 @app.command()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,7 +13,7 @@ from sqlalchemy import func, select
 from core import queue
 from core.db import Database
 from core.errors import InvalidTransition, LeaseLost
-from core.models import Case, Job
+from core.models import Case, District, Job
 from core.states import JobState
 
 T0 = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
@@ -231,3 +233,27 @@ def test_backoff_grows_and_is_capped() -> None:
     assert 8 <= delays[1] <= 12
     assert all(d <= 300 for d in delays)
     assert delays[-1] >= 240
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_unique_key_race_between_two_transactions(db: Database) -> None:
+    """B inserts the same key while A's insert is uncommitted: B gets A's job, no error."""
+
+    key = "callback:race"
+    b_result: list[int] = []
+    with db.transaction() as a:
+        first = queue.enqueue(a, "callback", {}, now=T0, unique_key=key)
+
+        def b() -> None:
+            with db.transaction() as s:
+                s.add(District(code="B", name="b's own change", timezone="Asia/Jakarta"))
+                b_result.append(queue.enqueue(s, "callback", {}, now=T0, unique_key=key).id)
+
+        thread = threading.Thread(target=b)
+        thread.start()
+        time.sleep(0.5)  # B now blocks on the uncommitted unique key of A
+    thread.join(10)
+    assert b_result == [first.id]
+    with db.read_session() as s:
+        assert s.scalar(select(func.count()).select_from(Job)) == 1
+        assert s.scalar(select(District.name)) == "b's own change", "B's transaction survived"

@@ -77,3 +77,9 @@ def test_serve_on_an_unmigrated_database(desbumi: Run, secret: str, tmp_path: Pa
     (tmp_path / "var" / "desbumi.db").touch()
     line = _one_clear_line(desbumi("serve", DESBUMI_SECRET_KEY=secret), "desbumi init")
     assert "not migrated" in line
+
+
+def test_help_works_even_with_a_bad_setting(desbumi: Run) -> None:
+    result = desbumi("init", "--help", DESBUMI_TIMEZONE="Mars/Olympus")
+    assert result.code == 0
+    assert "safe to run again" in result.out
