@@ -17,3 +17,8 @@ class AgiProtocolError(IvrError):
 
 class AmiUnavailable(IvrError):
     """The Asterisk Manager Interface cannot be reached or refused the login."""
+
+
+class PromptUnavailable(IvrError):
+    """Asterisk could not play a prompt (missing or unreadable file); the caller is still on
+    the line, so the flow must play something else rather than end in silence."""

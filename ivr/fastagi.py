@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from ivr.errors import AgiProtocolError, CallHungUp
+from ivr.errors import AgiProtocolError, CallHungUp, PromptUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -218,8 +218,19 @@ class AgiChannel:
         await self.command("ANSWER")
 
     async def stream_file(self, name: str, escape_digits: str = "") -> str:
-        """Play a prompt; returns the key pressed to interrupt it, or ""."""
-        result = await self.command(f"STREAM FILE {name} {quote(escape_digits)}")
+        """Play a prompt; returns the key pressed to interrupt it, or "".
+
+        Raises PromptUnavailable when Asterisk cannot play the file and CallHungUp when
+        the caller is gone.
+        """
+        result = await self.command(
+            f"STREAM FILE {name} {quote(escape_digits)}", hangup_is_result=True
+        )
+        if result.result == -1:
+            # Asterisk answers "result=-1 endpos=0" both for a missing file (the channel is
+            # still up) and for a hangup (then a HANGUP line follows): ask the channel.
+            await self.command("CHANNEL STATUS")
+            raise PromptUnavailable(f"cannot play prompt {name!r}")
         return _digit(result)
 
     async def get_data(self, prompt: str, timeout_ms: int, max_digits: int) -> str:

@@ -168,10 +168,17 @@ def test_hangup_during_recording_keeps_the_partial_result() -> None:
 
 
 @pytest.mark.parametrize(
-    "reply",
-    ["HANGUP", "200 result=-1", "511 Command Not Permitted on a dead channel", None],
+    "script",
+    [
+        [("STREAM FILE menu", "HANGUP")],
+        # STREAM FILE's -1 is ambiguous; the server asks, and the channel is gone.
+        [("STREAM FILE menu", "200 result=-1 endpos=16000"), ("CHANNEL STATUS", "HANGUP")],
+        [("STREAM FILE menu", "200 result=-1 endpos=0"), ("CHANNEL STATUS", "511 Dead")],
+        [("STREAM FILE menu", "511 Command Not Permitted on a dead channel")],
+        [("STREAM FILE menu", None)],
+    ],
 )
-def test_hangup_in_the_middle_ends_the_call_cleanly(reply: str | None) -> None:
+def test_hangup_in_the_middle_ends_the_call_cleanly(script: Script) -> None:
     reached: list[str] = []
 
     async def flow(channel: AgiChannel) -> None:
@@ -183,10 +190,28 @@ def test_hangup_in_the_middle_ends_the_call_cleanly(reply: str | None) -> None:
             raise
 
     async def body(server: FastAgiServer) -> None:
-        await play_asterisk(server.port, [("STREAM FILE menu", reply)])
+        await play_asterisk(server.port, script)
 
     server = run(with_server(flow, body))
     assert reached == ["hung up"]
+    assert (server.completed_calls, server.protocol_errors) == (1, 0)
+
+
+def test_missing_prompt_is_not_a_hangup() -> None:
+    """Measured on Asterisk 22: a missing file gives result=-1 on a live channel."""
+
+    async def body(server: FastAgiServer) -> None:
+        await play_asterisk(
+            server.port,
+            [
+                ("ANSWER", "200 result=0"),
+                ("STREAM FILE please-try-call-later", "200 result=-1 endpos=0"),
+                ("CHANNEL STATUS", "200 result=6"),
+                ("HANGUP", "200 result=1"),
+            ],
+        )
+
+    server = run(with_server(interim_call_flow, body))
     assert (server.completed_calls, server.protocol_errors) == (1, 0)
 
 
