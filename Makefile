@@ -13,6 +13,7 @@ run: system-packages $(STAMP)
 
 test: system-packages $(STAMP)
 	@tools/postgres-up.sh
+	@tools/asterisk-sandbox.sh build >/dev/null
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

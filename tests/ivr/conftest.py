@@ -1,0 +1,89 @@
+"""A real Asterisk for the hotline tests (tools/asterisk-sandbox.sh), one per session.
+
+Asterisk runs from a Debian unstable chroot with its own ports on 127.0.0.1; its
+dialplan sends context ``ivr`` to ``agi://127.0.0.1:<agi_port>/ivr`` and falls back to
+a goodbye prompt when no FastAGI server answers. The sandbox needs root to build; a
+machine that cannot build it fails these tests with the reason, it never skips them.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+SANDBOX = REPO / "tools" / "asterisk-sandbox.sh"
+AMI_USER, AMI_SECRET = "desbumi", "desbumi-test-secret"
+
+
+def _free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Asterisk:
+    directory: Path
+    ami_port: int
+    agi_port: int
+
+    def ami(self, *actions: dict[str, str], settle_s: float = 0.3) -> str:
+        """Log in, send ``actions``, return everything AMI said (events included)."""
+        with socket.create_connection(("127.0.0.1", self.ami_port), timeout=5) as sock:
+            stream = sock.makefile("rwb")
+            stream.readline()
+            for action in (
+                {"Action": "Login", "Username": AMI_USER, "Secret": AMI_SECRET},
+                *actions,
+            ):
+                stream.write("".join(f"{k}: {v}\r\n" for k, v in action.items()).encode() + b"\r\n")
+                stream.flush()
+            time.sleep(settle_s)
+            sock.settimeout(0.2)
+            received = b""
+            try:
+                while chunk := sock.recv(65536):
+                    received += chunk
+            except TimeoutError:
+                pass
+        return received.decode("utf-8", "replace")
+
+    def originate_caller(self) -> str:
+        """A call from the test's caller leg (context ``caller``) into context ``ivr``."""
+        return self.ami(
+            {
+                "Action": "Originate",
+                "Channel": "Local/s@caller",
+                "Context": "ivr",
+                "Exten": "s",
+                "Priority": "1",
+                "Async": "true",
+            }
+        )
+
+
+@pytest.fixture(scope="session")
+def asterisk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Asterisk]:
+    directory = tmp_path_factory.mktemp("asterisk")
+    ports = (_free_port(), _free_port(socket.SOCK_DGRAM), _free_port())
+    started = subprocess.run(
+        ["bash", str(SANDBOX), "start", str(directory), *map(str, ports)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if started.returncode != 0:
+        pytest.fail(f"cannot start the Asterisk sandbox: {started.stderr.strip()[-2000:]}")
+    try:
+        yield Asterisk(directory, ami_port=ports[0], agi_port=ports[2])
+    finally:
+        subprocess.run(["bash", str(SANDBOX), "stop", str(directory)], timeout=60, check=False)
