@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 
 class CoreError(Exception):
     """Base class for errors raised by ``core``."""
@@ -29,11 +32,23 @@ class LeaseLost(CoreError):
     """A job's lease expired and another worker took it; this worker's result is void."""
 
 
-class JobFailed(CoreError):
+class _JobOutcome(CoreError):
+    """A handler's outcome other than success, with an optional effect.
+
+    ``effect(session)`` is committed in the same transaction as the job's new state, e.g.
+    flagging a recording "unreadable" exactly when its job is dead-lettered.
+    """
+
+    def __init__(self, message: str, effect: Callable[[Any], None] | None = None) -> None:
+        super().__init__(message)
+        self.effect = effect
+
+
+class JobFailed(_JobOutcome):
     """Raised by a job handler for an error that retrying cannot fix (dead-letter now)."""
 
 
-class JobHeld(CoreError):
+class JobHeld(_JobOutcome):
     """Raised by a job handler when the job waits on something outside (e.g. a speech model).
 
     The job is parked in the ``held`` state with the message as reason, is not retried, and

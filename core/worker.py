@@ -137,12 +137,12 @@ class Worker:
             logger.warning("job_id=%s lease lost; result discarded", job.id)
             outcome = "lost"
         except JobHeld as held:
-            reason = str(held)
+            reason, effect = str(held), held.effect
             outcome = self._settle(
-                lambda session: queue.hold(session, job, reason, now=self.clock.now())
+                lambda session: queue.hold(session, job, reason, now=self.clock.now()), effect
             )
         except JobFailed as failed:
-            outcome = self._fail(job, str(failed), permanent=True)
+            outcome = self._fail(job, str(failed), permanent=True, effect=failed.effect)
         except Exception as exc:  # the job edge: any handler error becomes a retry
             logger.exception("job_id=%s kind=%s failed", job.id, job.kind)
             outcome = self._fail(job, f"{type(exc).__name__}: {exc}", permanent=False)
@@ -151,20 +151,26 @@ class Worker:
             field = {"queued": "retried"}.get(outcome, outcome)
             setattr(self.stats, field, getattr(self.stats, field) + 1)
 
-    def _fail(self, job: ClaimedJob, error: str, *, permanent: bool) -> str:
+    def _fail(
+        self, job: ClaimedJob, error: str, *, permanent: bool, effect: Effect | None = None
+    ) -> str:
         retry_in = None
         if not permanent:
             retry_in = queue.backoff_delay(
                 job.attempts, base_s=self.settings.backoff_base_s, max_s=self.settings.backoff_max_s
             )
-        return self._settle(
-            lambda session: queue.fail(session, job, error, now=self.clock.now(), retry_in=retry_in)
-        )
 
-    def _settle(self, apply: Callable[[Session], JobState]) -> str:
-        """Apply the job's new state; returns it, or "lost" if the lease was taken over."""
+        def record(session: Session) -> JobState:
+            return queue.fail(session, job, error, now=self.clock.now(), retry_in=retry_in)
+
+        return self._settle(record, effect)
+
+    def _settle(self, apply: Callable[[Session], JobState], effect: Effect | None = None) -> str:
+        """Apply the job's new state (and ``effect`` with it); returns the state, or "lost"."""
         try:
             with self.db.transaction() as session:
+                if effect is not None:
+                    effect(session)
                 state = apply(session)
         except LeaseLost:
             return "lost"

@@ -214,3 +214,24 @@ def test_worker_waits_out_an_unreachable_database() -> None:
     thread.join(5)
     assert not thread.is_alive()
     unreachable.dispose()
+
+
+def test_failure_and_hold_effects_commit_with_the_new_state(db: Database) -> None:
+    clock = StepClock()
+    failing = _enqueue(db, clock)
+
+    def unreadable(job: ClaimedJob) -> Effect:
+        raise JobFailed("recording unreadable", effect=_effect("flagged unreadable"))
+
+    _worker(db, unreadable, clock).run_once()
+    assert _job(db, failing).state is JobState.dead
+    assert _audit_count(db, "flagged unreadable") == 1
+
+    held = _enqueue(db, clock)
+
+    def no_model(job: ClaimedJob) -> Effect:
+        raise JobHeld("awaiting_model", effect=_effect("flagged awaiting model"))
+
+    _worker(db, no_model, clock).run_once()
+    assert _job(db, held).state is JobState.held
+    assert _audit_count(db, "flagged awaiting model") == 1
