@@ -9,3 +9,7 @@ class AudioError(Exception):
 
 class ToolMissing(AudioError):
     """An external program (ffmpeg, sox, espeak-ng) is not installed or does not run."""
+
+
+class AudioUnreadable(AudioError):
+    """ffmpeg cannot decode the file: zero length, cut short, or not audio."""

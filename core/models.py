@@ -38,6 +38,7 @@ from core.states import (
     ReferralKind,
     SegmentStatus,
     Sex,
+    TranscriptionStatus,
     Urgency,
     UserRole,
     check_transition,
@@ -236,6 +237,14 @@ class Recording(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     # Cut short by a hangup; kept all the same.
     partial: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The caller's menu language, which chooses the speech model.
+    language: Mapped[str] = mapped_column(String(8), default="id", server_default="id")
+    transcription: Mapped[TranscriptionStatus] = mapped_column(
+        StrEnumType(TranscriptionStatus),
+        default=TranscriptionStatus.pending,
+        server_default=TranscriptionStatus.pending.value,
+    )
+    transcription_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     case: Mapped[Case | None] = relationship(back_populates="recordings")
 

@@ -66,6 +66,17 @@ class SegmentStatus(StrEnum):
     cancelled = "cancelled"
 
 
+class TranscriptionStatus(StrEnum):
+    # Recorded; a transcription job is queued or running.
+    pending = "pending"
+    # A machine transcript is stored (it may be empty: silence).
+    done = "done"
+    # No speech model for the recording's language; case workers listen or type.
+    awaiting_model = "awaiting_model"
+    # ffmpeg cannot read the file (zero length, cut, not audio) after every retry.
+    unreadable = "unreadable"
+
+
 class UserRole(StrEnum):
     admin = "admin"
     case_worker = "case_worker"

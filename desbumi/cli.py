@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -23,7 +24,11 @@ from desbumi import __version__
 from desbumi.bootstrap import initialise, prepare_data_dir
 from desbumi.checks import Status, run_checks
 from desbumi.demo_seed import seed_demo
+from desbumi.models import install_model
 from desbumi.runtime import Part, Runtime
+from transcription.errors import ModelUnavailable
+from transcription.service import release_awaiting
+from transcription.vosk_engine import probe_model
 
 app = typer.Typer(
     name="desbumi",
@@ -35,7 +40,9 @@ app = typer.Typer(
 user_app = typer.Typer(help="Manage the people who log in.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Look at and retry background jobs.", invoke_without_command=True)
 app.add_typer(user_app, name="user")
+models_app = typer.Typer(help="Speech models for transcription.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(models_app, name="models")
 
 
 _loaded: list[Settings] = []
@@ -230,6 +237,34 @@ def jobs_retry(job_id: int) -> None:
         except LookupError as exc:
             raise ConfigurationError(str(exc)) from None
     typer.echo(f"job {job_id} queued again")
+
+
+@models_app.command("add")
+def models_add(
+    language: Annotated[str, typer.Argument(help="Language code, e.g. id, jv, en.")],
+    path: Annotated[Path, typer.Argument(help="A Vosk model directory.")],
+    replace: Annotated[bool, typer.Option(help="Replace a model already installed.")] = False,
+) -> None:
+    """Check a Vosk model (load it, decode a second of silence), install it, and queue again
+    the reports that were waiting for it."""
+    settings = _settings()
+    db = _database()
+    typer.echo(f"checking {path} ...")
+    try:
+        typer.echo(f"  {probe_model(path)}")
+    except ModelUnavailable as exc:
+        raise ConfigurationError(f"model not usable: {exc}") from None
+    target = install_model(settings, language, path, replace=replace)
+    if settings.vosk_model_dir(language).resolve() != target.resolve():
+        typer.echo(
+            f"note: DESBUMI_VOSK__MODELS points {language} at "
+            f"{settings.vosk_model_dir(language)}; remove that entry to use {target}"
+        )
+    if language not in settings.vosk.languages:
+        typer.echo(f"note: add {language!r} to DESBUMI_VOSK__LANGUAGES so `check` watches it")
+    with db.transaction() as session:
+        released = release_awaiting(session, language, now=SystemClock().now())
+    typer.echo(f"installed at {target}; {released} waiting report(s) queued for transcription")
 
 
 def main() -> None:

@@ -27,6 +27,9 @@ from core.worker import Handler, Worker
 from desbumi import __version__
 from ivr.fastagi import FastAgiServer
 from ivr.service import interim_call_flow
+from transcription import service as transcription
+from transcription.service import TranscriptionHandler
+from transcription.vosk_engine import ModelCache
 
 logger = logging.getLogger(__name__)
 
@@ -38,9 +41,9 @@ class Part(StrEnum):
     scheduler = "scheduler"
 
 
-def job_handlers(settings: Settings, db: Database) -> dict[str, Handler]:
+def job_handlers(settings: Settings, db: Database, clock: Clock) -> dict[str, Handler]:
     """The job kinds this installation runs, from the feature packages."""
-    return {}
+    return {transcription.KIND: TranscriptionHandler(settings, db, clock, ModelCache())}
 
 
 class _EmbeddedUvicorn(uvicorn.Server):
@@ -94,7 +97,7 @@ class Runtime:
             await agi.start()
             tasks.append(asyncio.create_task(agi.serve_forever(), name="agi"))
         if Part.worker in parts:
-            handlers = job_handlers(self.settings, self.db)
+            handlers = job_handlers(self.settings, self.db, self.clock)
             worker = Worker(self.db, handlers, self.settings.worker, self.clock)
             logger.info(
                 "worker %s: %s thread(s), job kinds: %s",

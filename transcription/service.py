@@ -1,0 +1,134 @@
+"""Transcription jobs: a recording in, a machine transcript stored with word timings.
+
+The slow part (ffmpeg + Vosk) runs outside any transaction; the transcript and the
+recording's new status are the job's effect, committed with its completion, so each
+recording gets exactly one machine transcript even when a worker dies mid-job.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from audio.errors import AudioUnreadable
+from audio.ffmpeg import decode_pcm
+from core import queue
+from core.clock import Clock
+from core.db import Database
+from core.errors import JobFailed, JobHeld
+from core.models import Job, Recording, Transcript
+from core.queue import ClaimedJob
+from core.settings import Settings
+from core.states import TranscriptionStatus
+from core.worker import Effect
+from transcription.errors import ModelUnavailable
+from transcription.vosk_engine import MODEL_SAMPLE_RATE, Decoded, ModelCache, decode
+
+logger = logging.getLogger(__name__)
+
+KIND = "transcribe"
+MAX_ATTEMPTS = 3
+AWAITING_MODEL = "awaiting_model"
+
+
+def enqueue_transcription(session: Session, recording: Recording, *, now: datetime) -> Job:
+    """Queue the transcription of ``recording``, in the caller's transaction (once per file)."""
+    return queue.enqueue(
+        session,
+        KIND,
+        {"recording_id": recording.id, "language": recording.language},
+        now=now,
+        unique_key=f"{KIND}:{recording.id}",
+        max_attempts=MAX_ATTEMPTS,
+    )
+
+
+def _set_status(recording_id: int, status: TranscriptionStatus, error: str | None) -> Effect:
+    def apply(session: Session) -> None:
+        recording = session.get(Recording, recording_id)
+        if recording is not None:
+            recording.transcription = status
+            recording.transcription_error = error
+
+    return apply
+
+
+class TranscriptionHandler:
+    """The ``transcribe`` job: resample with ffmpeg, decode with Vosk, store the words."""
+
+    def __init__(self, settings: Settings, db: Database, clock: Clock, models: ModelCache) -> None:
+        self.settings = settings
+        self.db = db
+        self.clock = clock
+        self.models = models
+
+    def __call__(self, job: ClaimedJob) -> Effect:
+        recording_id = int(job.payload["recording_id"])
+        with self.db.read_session() as session, session.begin():
+            recording = session.get(Recording, recording_id)
+            if recording is None:
+                raise JobFailed(f"recording {recording_id} does not exist")
+            path = self.settings.data_dir / recording.path
+            language = recording.language
+        model_dir = self.settings.vosk_model_dir(language)
+        try:
+            model = self.models.get(model_dir)
+        except ModelUnavailable as exc:
+            # The normal case in villages without a model: park, do not retry in a loop.
+            logger.info(
+                "job_id=%s recording_id=%s awaiting a %s model", job.id, recording_id, language
+            )
+            raise JobHeld(
+                f"{AWAITING_MODEL}: {exc}",
+                effect=_set_status(recording_id, TranscriptionStatus.awaiting_model, str(exc)),
+            ) from None
+        try:
+            decoded = decode(model, decode_pcm(self.settings.ffmpeg, path, MODEL_SAMPLE_RATE))
+        except AudioUnreadable as exc:
+            if job.attempts >= job.max_attempts:
+                raise JobFailed(
+                    f"recording unreadable: {exc}",
+                    effect=_set_status(recording_id, TranscriptionStatus.unreadable, str(exc)),
+                ) from None
+            raise
+        logger.info(
+            "job_id=%s recording_id=%s transcribed: %s words",
+            job.id,
+            recording_id,
+            len(decoded.words),
+        )
+        return self._store(recording_id, language, model_dir, decoded)
+
+    def _store(self, recording_id: int, language: str, model_dir: Path, decoded: Decoded) -> Effect:
+        def apply(session: Session) -> None:
+            session.add(
+                Transcript(
+                    recording_id=recording_id,
+                    engine="vosk",
+                    model=model_dir.name,
+                    language=language,
+                    text=decoded.text,
+                    words=[asdict(word) for word in decoded.words],
+                    confidence=decoded.confidence,
+                    created_at=self.clock.now(),
+                )
+            )
+            _set_status(recording_id, TranscriptionStatus.done, None)(session)
+
+        return apply
+
+
+def release_awaiting(session: Session, language: str, *, now: datetime) -> int:
+    """A model for ``language`` arrived: queue its held jobs again. Returns how many."""
+    session.query(Recording).filter(
+        Recording.language == language,
+        Recording.transcription == TranscriptionStatus.awaiting_model,
+    ).update(
+        {Recording.transcription: TranscriptionStatus.pending, Recording.transcription_error: None},
+        synchronize_session=False,
+    )
+    return queue.release_held(session, KIND, now=now, payload_match={"language": language})
