@@ -22,3 +22,7 @@ class AmiUnavailable(IvrError):
 class PromptUnavailable(IvrError):
     """Asterisk could not play a prompt (missing or unreadable file); the caller is still on
     the line, so the flow must play something else rather than end in silence."""
+
+
+class AmiActionFailed(IvrError):
+    """Asterisk answered an AMI action with an error (the message says which)."""

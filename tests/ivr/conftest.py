@@ -29,11 +29,28 @@ def _free_port(kind: int = socket.SOCK_STREAM) -> int:
         return int(sock.getsockname()[1])
 
 
+def _sandbox(*args: str) -> None:
+    done = subprocess.run(
+        ["bash", str(SANDBOX), *args], capture_output=True, text=True, timeout=600, check=False
+    )
+    if done.returncode != 0:
+        pytest.fail(f"Asterisk sandbox {args[0]} failed: {done.stderr.strip()[-2000:]}")
+
+
 @dataclass
 class Asterisk:
     directory: Path
     ami_port: int
+    sip_port: int
     agi_port: int
+
+    def start(self) -> None:
+        _sandbox(
+            "start", str(self.directory), str(self.ami_port), str(self.sip_port), str(self.agi_port)
+        )
+
+    def stop(self) -> None:
+        _sandbox("stop", str(self.directory))
 
     def ami(self, *actions: dict[str, str], settle_s: float = 0.3) -> str:
         """Log in, send ``actions``, return everything AMI said (events included)."""
@@ -72,18 +89,14 @@ class Asterisk:
 
 @pytest.fixture(scope="session")
 def asterisk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Asterisk]:
-    directory = tmp_path_factory.mktemp("asterisk")
-    ports = (_free_port(), _free_port(socket.SOCK_DGRAM), _free_port())
-    started = subprocess.run(
-        ["bash", str(SANDBOX), "start", str(directory), *map(str, ports)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    sandbox = Asterisk(
+        tmp_path_factory.mktemp("asterisk"),
+        ami_port=_free_port(),
+        sip_port=_free_port(socket.SOCK_DGRAM),
+        agi_port=_free_port(),
     )
-    if started.returncode != 0:
-        pytest.fail(f"cannot start the Asterisk sandbox: {started.stderr.strip()[-2000:]}")
+    sandbox.start()
     try:
-        yield Asterisk(directory, ami_port=ports[0], agi_port=ports[2])
+        yield sandbox
     finally:
-        subprocess.run(["bash", str(SANDBOX), "stop", str(directory)], timeout=60, check=False)
+        sandbox.stop()
