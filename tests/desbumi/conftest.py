@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,3 +76,42 @@ def desbumi(tmp_path: Path, base_env: dict[str, str]) -> Run:
 @pytest.fixture
 def secret() -> str:
     return TEST_SECRET
+
+
+class Running:
+    """A long-running ``desbumi COMMAND`` with its output in a log file."""
+
+    def __init__(self, command: str, env: dict[str, str], cwd: Path, name: str = "") -> None:
+        self.log = cwd / f"{name or command}.log"
+        self._log_handle = self.log.open("w")
+        self.proc = subprocess.Popen(
+            [str(DESBUMI), command],
+            env=env,
+            cwd=cwd,
+            stdout=self._log_handle,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_for_log(self, text: str, seconds: float = 30) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if text in self.log.read_text():
+                return
+            assert self.proc.poll() is None, f"exited early:\n{self.log.read_text()}"
+            time.sleep(0.05)
+        raise AssertionError(f"no {text!r} within {seconds} s:\n{self.log.read_text()}")
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=20)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self._log_handle.close()

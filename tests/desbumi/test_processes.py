@@ -2,53 +2,17 @@
 
 from __future__ import annotations
 
-import signal
 import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.desbumi.conftest import DESBUMI, Run, clean_env
+from tests.desbumi.conftest import Run, Running, clean_env
 
 pytestmark = pytest.mark.slow
 CALLER = "08129999777"
-
-
-class Running:
-    def __init__(self, command: str, env: dict[str, str], cwd: Path) -> None:
-        self.log = cwd / f"{command}.log"
-        self._log_handle = self.log.open("w")
-        self.proc = subprocess.Popen(
-            [str(DESBUMI), command],
-            env=env,
-            cwd=cwd,
-            stdout=self._log_handle,
-            stderr=subprocess.STDOUT,
-        )
-
-    def wait_for_log(self, text: str, seconds: float = 30) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if text in self.log.read_text():
-                return
-            assert self.proc.poll() is None, f"exited early:\n{self.log.read_text()}"
-            time.sleep(0.05)
-        raise AssertionError(f"no {text!r} within {seconds} s:\n{self.log.read_text()}")
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=20)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait()
-            self._log_handle.close()
 
 
 @pytest.fixture
