@@ -383,6 +383,18 @@ def _requeue(job: Job, now: datetime) -> None:
     job.updated_at = now
 
 
+def stuck(session: Session, limit: int = 50) -> list[Job]:
+    """Dead and held jobs, newest first: what an operator must look at."""
+    return list(
+        session.scalars(
+            select(Job)
+            .where(Job.state.in_([JobState.dead, JobState.held]))
+            .order_by(Job.updated_at.desc(), Job.id.desc())
+            .limit(limit)
+        )
+    )
+
+
 def counts(session: Session) -> dict[str, dict[str, int]]:
     """Jobs per kind and state: ``{"transcribe": {"queued": 3, "dead": 1}, ...}``."""
     rows = session.execute(select(Job.kind, Job.state, func.count()).group_by(Job.kind, Job.state))

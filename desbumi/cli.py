@@ -18,7 +18,7 @@ from core.db import Database
 from core.errors import ConfigurationError, CoreError
 from core.models import User
 from core.settings import Settings, load_settings
-from core.states import UserRole
+from core.states import JobState, UserRole
 from core.users import create_user, reset_password
 from desbumi import __version__
 from desbumi.bootstrap import initialise, prepare_data_dir
@@ -221,10 +221,21 @@ def jobs(ctx: typer.Context) -> None:
     db = _database()
     with db.read_session() as session, session.begin():
         counts = queue.counts(session)
+        waiting = queue.stuck(session)
     if not counts:
         typer.echo("no jobs")
     for kind, states in sorted(counts.items()):
         typer.echo(f"{kind:<24} " + "  ".join(f"{s}={n}" for s, n in sorted(states.items())))
+    if waiting:
+        typer.echo(
+            "\ndead and held jobs (newest first; retry a dead one with `desbumi jobs retry ID`):"
+        )
+    for job in waiting:
+        why = (job.last_error if job.state is JobState.dead else job.held_reason) or ""
+        typer.echo(
+            f"  {job.id:>6}  {job.kind:<16} {job.state:<5} attempts={job.attempts}  "
+            f"{why.splitlines()[0][:120] if why else ''}"
+        )
 
 
 @jobs_app.command("retry")

@@ -93,3 +93,36 @@ def test_bad_role_is_a_usage_error(demo: Run) -> None:
 def test_jobs_on_an_empty_queue(demo: Run) -> None:
     result = demo("jobs")
     assert (result.code, result.out.strip()) == (0, "no jobs")
+
+
+def test_jobs_shows_dead_and_held_jobs_and_retries(demo: Run, tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from core import queue
+
+    db = Database(create_engine(f"sqlite:///{tmp_path / 'var' / 'desbumi.db'}"))
+    now = datetime.now(UTC)
+    lease = timedelta(seconds=30)
+    with db.transaction() as s:
+        queue.enqueue(s, "transcribe", {}, now=now)
+        queue.enqueue(s, "transcribe", {}, now=now)
+    with db.transaction() as s:
+        dead = queue.claim(s, ["transcribe"], owner="t", now=now, lease=lease)
+        held = queue.claim(s, ["transcribe"], owner="t", now=now, lease=lease)
+        assert dead is not None and held is not None
+        queue.fail(s, dead, "recording unreadable: x.wav: Invalid data", now=now, retry_in=None)
+        queue.hold(s, held, "awaiting_model: no model directory", now=now)
+    db.dispose()
+
+    listed = demo("jobs")
+    assert re.search(r"^transcribe\s+dead=1  held=1$", listed.out, re.MULTILINE), listed.out
+    assert re.search(
+        rf"^\s+{dead.id}\s+transcribe\s+dead\s+attempts=1\s+recording unreadable",
+        listed.out,
+        re.MULTILINE,
+    ), listed.out
+    assert "awaiting_model: no model directory" in listed.out
+
+    retried = demo("jobs", "retry", str(dead.id))
+    assert retried.code == 0 and f"job {dead.id} queued again" in retried.out
+    assert re.search(r"^transcribe\s+held=1  queued=1$", demo("jobs").out, re.MULTILINE)
