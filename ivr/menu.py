@@ -243,6 +243,34 @@ def parse_menu(data: Any) -> Menu:
     return menu
 
 
+def prompt_keys(menu: Menu) -> set[str]:
+    """Every system prompt key the menu can play."""
+    keys: set[str] = set()
+    for node in menu.nodes.values():
+        for field_name in ("prompt", "invalid_prompt", "consent_prompt"):
+            value = getattr(node, field_name, None)
+            if value:
+                keys.add(value)
+        if isinstance(node, RecordNode):
+            keys.update(f"hint-{hint}" for hint in node.hints)
+            keys.update({"record-now", "record-confirm"})
+    return keys
+
+
+def load_prompt_texts(language: str = "id") -> dict[str, str]:
+    """The shipped system prompt texts for ``language`` (key -> text)."""
+    name = f"prompts_{language}.yaml"
+    data = yaml.safe_load(resources.files("ivr").joinpath(name).read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        raise MenuError(f"{name}: expected key: text pairs")
+    return {str(k): v for k, v in data.items()}
+
+
+def missing_prompts(menu: Menu, texts: Mapping[str, str]) -> list[str]:
+    """Prompt keys the menu uses that have no text (and so no synthesised voice)."""
+    return sorted(prompt_keys(menu) - set(texts))
+
+
 def load_menu(path: Path | None = None) -> Menu:
     """The menu at ``path``, or the default Bahasa Indonesia menu shipped with desbumi."""
     if path is None:

@@ -114,3 +114,16 @@ def test_files(tmp_path: Path) -> None:
     (tmp_path / "list.yaml").write_text("- a\n- b\n")
     with pytest.raises(MenuError, match="must be a mapping"):
         load_menu(tmp_path / "list.yaml")
+
+
+def test_every_prompt_of_the_default_menu_has_a_text() -> None:
+    from audio.normalise import normalise_id
+    from ivr.menu import load_prompt_texts, missing_prompts, prompt_keys
+
+    menu, texts = load_menu(), load_prompt_texts("id")
+    assert missing_prompts(menu, texts) == []
+    assert {"consent", "quick-exit", "hint-problem", "record-now"} <= prompt_keys(menu)
+    for key, text in texts.items():
+        assert text.strip(), key
+        assert not any(c.isdigit() for c in normalise_id(text)), key
+    assert missing_prompts(menu, {}) == sorted(prompt_keys(menu))
