@@ -1,0 +1,67 @@
+"""Benchmark: triage speed on one core (target: at least 2,000 transcripts per second).
+
+Runs the labelled transcripts (tests/data/triage/labelled.yaml) through triage() many times
+in one process, and, as the same-run baseline, the cheapest possible keyword spotter:
+lowercase the text and test every lexicon phrase with ``in`` (no stemming, negation,
+gaps or evidence).
+
+    .venv/bin/python bench/triage_speed.py [--rounds 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from transcription.triage import load_lexicon, triage  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=100)
+    args = parser.parse_args()
+    items = yaml.safe_load((ROOT / "tests/data/triage/labelled.yaml").read_text())["items"]
+    texts = [(item["text"], item["lang"]) for item in items]
+    words = sum(len(text.split()) for text, _ in texts) / len(texts)
+    lexicon = load_lexicon("id")
+    phrases = [" ".join(min(slot.stems | slot.exact) for slot in p.slots) for p in lexicon.patterns]
+    for text, language in texts:  # warm the caches, as a running worker has them
+        triage(text, language=language)
+
+    started = time.perf_counter()
+    for _ in range(args.rounds):
+        for text, _language in texts:
+            lowered = text.lower()
+            [phrase for phrase in phrases if phrase in lowered]
+    baseline = args.rounds * len(texts) / (time.perf_counter() - started)
+
+    started = time.perf_counter()
+    for _ in range(args.rounds):
+        for text, language in texts:
+            triage(text, language=language)
+    rate = args.rounds * len(texts) / (time.perf_counter() - started)
+    long_texts = [(" ".join(t for t, _ in texts[i : i + 8]), "id") for i in range(0, len(texts), 8)]
+    started = time.perf_counter()
+    for _ in range(args.rounds):
+        for text, language in long_texts:
+            triage(text, language=language)
+    long_rate = args.rounds * len(long_texts) / (time.perf_counter() - started)
+    long_words = sum(len(t.split()) for t, _ in long_texts) / len(long_texts)
+    print(f"{len(texts)} transcripts (mean {words:.0f} words) x {args.rounds} rounds, one core")
+    print(f"baseline, substring search of {len(phrases)} phrases: {baseline:,.0f} transcripts/s")
+    print(
+        f"triage (stems, negation, evidence, urgency):   {rate:,.0f} transcripts/s "
+        f"({rate / baseline:.2f}x baseline)"
+    )
+    print(f"triage of rambling reports (mean {long_words:.0f} words): {long_rate:,.0f} per s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,156 @@
+"""Triage: behaviour of the matcher, and quality on the labelled set."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+from core.states import Urgency
+from transcription.triage import (
+    Indicator,
+    Referral,
+    TranscriptWord,
+    load_lexicon,
+    stems,
+    tokenize,
+    triage,
+)
+
+LABELLED = Path(__file__).resolve().parent.parent / "data" / "triage" / "labelled.yaml"
+
+
+@pytest.mark.parametrize(
+    ("token", "stem"),
+    [
+        ("dipukulin", "pukul"),
+        ("memukul", "pukul"),
+        ("pukulan", "pukul"),
+        ("menyiksa", "siksa"),
+        ("disiksa", "siksa"),
+        ("mengunci", "kunci"),
+        ("dikunci", "kunci"),
+        ("dilecehkan", "leceh"),
+        ("ngancam", "ancam"),
+        ("majikannya", "majikan"),
+        ("digebuki", "gebuk"),
+        ("digebugan", "gebug"),
+        ("bleeding", "bleed"),
+        ("dihubungi", "hubung"),
+        ("menendang", "tendang"),
+    ],
+)
+def test_stems(token: str, stem: str) -> None:
+    assert stem in stems(token)
+
+
+def test_tokenize_folds_spelling() -> None:
+    synonyms = load_lexicon("id").synonyms
+    assert tokenize("Gak  digaji!!! Tolooong, HP disita.", synonyms) == [
+        "tidak",
+        "digaji",
+        "tolong",
+        "hp",
+        "disita",
+    ]
+    assert tokenize("di Hong Kong", synonyms) == ["di", "hong_kong"]
+
+
+@pytest.mark.parametrize(
+    ("text", "present", "absent"),
+    [
+        ("saya dipukul majikan", {Indicator.physical_violence}, set()),
+        ("saya tidak dipukul", set(), {Indicator.physical_violence}),
+        ("saya nggak pernah dipukul", set(), {Indicator.physical_violence}),
+        (
+            "saya tidak dipukul tapi gaji belum dibayar",
+            {Indicator.withholding_of_wages},
+            {Indicator.physical_violence},
+        ),
+        ("paspor saya tidak ditahan", set(), {Indicator.retention_of_documents}),
+        ("paspor saya ditahan majikan", {Indicator.retention_of_documents}, set()),
+        ("aku ora tau digebuki", set(), {Indicator.physical_violence}),
+        ("tidak dilecehkan hanya gajinya kecil", set(), {Indicator.withholding_of_wages}),
+    ],
+)
+def test_negation_and_contrast(text: str, present: set[Indicator], absent: set[Indicator]) -> None:
+    found = set(triage(text, language="jv" if "ora" in text else "id").indicators)
+    assert present <= found
+    assert not absent & found
+
+
+def _words(text: str, confs: list[float]) -> list[TranscriptWord]:
+    return [
+        TranscriptWord(w, i * 0.5, i * 0.5 + 0.4, c)
+        for i, (w, c) in enumerate(zip(text.split(), confs, strict=True))
+    ]
+
+
+def test_evidence_carries_time_and_confidence_weighs() -> None:
+    text = "tolong saya dipukul majikan"
+    sure = triage(text, words=_words(text, [1.0, 1.0, 0.9, 1.0]))
+    assert sure.indicators == (Indicator.physical_violence,)
+    evidence = sure.evidence[0]
+    assert (evidence.phrase, evidence.start, evidence.end) == ("dipukul", 1.0, 1.4)
+    assert "physical violence: 'dipukul' at 1.0 s" in sure.reasons
+    unsure = triage(text, words=_words(text, [1.0, 1.0, 0.2, 1.0]))
+    assert unsure.indicators == ()
+    as_dicts = [
+        {"word": w.word, "start": w.start, "end": w.end, "conf": w.conf}
+        for w in _words(text, [1.0, 1.0, 0.9, 1.0])
+    ]
+    assert triage(text, words=as_dicts).indicators == (Indicator.physical_violence,)
+
+
+def test_hints_urgency_referrals_and_mission() -> None:
+    result = triage("", hints={"problem": "passport_held", "country": "MY"})
+    assert result.indicators == (Indicator.retention_of_documents,)
+    assert result.urgency is Urgency.high
+    assert Referral.embassy in result.referrals
+    assert result.mission == "KBRI Kuala Lumpur"
+    assert triage("").urgency is Urgency.untriaged
+    assert triage("mau tanya syarat kerja").urgency is Urgency.normal
+    child = triage("", hints={"age_under_18": "1"})
+    assert child.urgency is Urgency.critical and Referral.shelter in child.referrals
+    violence = triage("majikan menampar saya di taiwan")
+    assert violence.urgency is Urgency.critical
+    assert violence.referrals[:3] == (Referral.police, Referral.hospital, Referral.shelter)
+    assert (violence.country, violence.mission) == ("TW", "KDEI Taipei")
+
+
+def test_unknown_language_uses_the_common_lexicons() -> None:
+    assert triage("paspor ditahan", language="xx").indicators == (Indicator.retention_of_documents,)
+
+
+def test_labelled_set_quality() -> None:
+    items = yaml.safe_load(LABELLED.read_text())["items"]
+    assert len(items) >= 60
+    tp: Counter[str] = Counter()
+    fp: Counter[str] = Counter()
+    fn: Counter[str] = Counter()
+    urgency_right = 0
+    for item in items:
+        result = triage(item["text"], language=item["lang"], hints=item.get("hints"))
+        got, expected = {str(i) for i in result.indicators}, set(item["indicators"])
+        tp.update(got & expected)
+        fp.update(got - expected)
+        fn.update(expected - got)
+        urgency_right += str(result.urgency) == item["urgency"]
+    print(f"\n{'indicator':<26} {'n':>3} {'precision':>9} {'recall':>7} {'F1':>5}")  # noqa: T201
+    f1s = []
+    for name in sorted(set(tp) | set(fn) | set(fp)):
+        precision = tp[name] / max(1, tp[name] + fp[name])
+        recall = tp[name] / max(1, tp[name] + fn[name])
+        f1 = 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
+        f1s.append(f1)
+        print(
+            f"{name:<26} {tp[name] + fn[name]:>3} {precision:>9.2f} {recall:>7.2f} "  # noqa: T201
+            f"{f1:>5.2f}"
+        )
+    macro = sum(f1s) / len(f1s)
+    accuracy = urgency_right / len(items)
+    print(f"macro F1 {macro:.3f}; urgency accuracy {accuracy:.3f} over {len(items)}")  # noqa: T201
+    assert macro >= 0.85
+    assert accuracy >= 0.85
