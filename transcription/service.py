@@ -20,12 +20,13 @@ from core import queue
 from core.clock import Clock
 from core.db import Database
 from core.errors import JobFailed, JobHeld
-from core.models import Job, Recording, Transcript
+from core.models import Case, Job, Recording, Transcript
 from core.queue import ClaimedJob
 from core.settings import Settings
-from core.states import TranscriptionStatus
+from core.states import URGENCY_RANK, TranscriptionStatus
 from core.worker import Effect
 from transcription.errors import ModelUnavailable
+from transcription.triage import Triage, triage
 from transcription.vosk_engine import MODEL_SAMPLE_RATE, Decoded, ModelCache, decode
 
 logger = logging.getLogger(__name__)
@@ -74,6 +75,8 @@ class TranscriptionHandler:
                 raise JobFailed(f"recording {recording_id} does not exist")
             path = self.settings.data_dir / recording.path
             language = recording.language
+            case = session.get(Case, recording.case_id) if recording.case_id else None
+            hints = dict(case.keypad_hints) if case is not None else {}
         model_dir = self.settings.vosk_model_dir(language)
         try:
             model = self.models.get(model_dir)
@@ -101,10 +104,24 @@ class TranscriptionHandler:
             recording_id,
             len(decoded.words),
         )
-        return self._store(recording_id, language, model_dir, decoded)
+        triaged = triage(
+            decoded.text, language=language, words=[asdict(w) for w in decoded.words], hints=hints
+        )
+        return self._store(recording_id, language, model_dir, decoded, triaged)
 
-    def _store(self, recording_id: int, language: str, model_dir: Path, decoded: Decoded) -> Effect:
+    def _store(
+        self,
+        recording_id: int,
+        language: str,
+        model_dir: Path,
+        decoded: Decoded,
+        triaged: Triage,
+    ) -> Effect:
         def apply(session: Session) -> None:
+            recording = session.get(Recording, recording_id)
+            case = session.get(Case, recording.case_id) if recording and recording.case_id else None
+            if case is not None:
+                apply_triage(case, triaged, now=self.clock.now())
             session.add(
                 Transcript(
                     recording_id=recording_id,
@@ -120,6 +137,31 @@ class TranscriptionHandler:
             _set_status(recording_id, TranscriptionStatus.done, None)(session)
 
         return apply
+
+
+def apply_triage(case: Case, triaged: Triage, *, now: datetime) -> None:
+    """Record the machine's indicators on the case; urgency may rise, never fall.
+
+    A case worker's own judgement (a lower urgency she set) is not overridden downwards by
+    a later machine pass; a higher one (a repeat report of violence) raises it.
+    """
+    known = {item["indicator"]: item for item in case.indicators}
+    for evidence in triaged.evidence:
+        known.setdefault(
+            str(evidence.indicator),
+            {
+                "indicator": str(evidence.indicator),
+                "phrase": evidence.phrase,
+                "start": evidence.start,
+                "end": evidence.end,
+                "weight": evidence.weight,
+                "source": "machine",
+            },
+        )
+    case.indicators = list(known.values())
+    if URGENCY_RANK[triaged.urgency] > case.urgency_rank:
+        case.set_urgency(triaged.urgency, list(triaged.reasons))
+    case.updated_at = now
 
 
 def release_awaiting(session: Session, language: str, *, now: datetime) -> int:

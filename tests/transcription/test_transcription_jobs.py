@@ -73,9 +73,20 @@ def recordings(tx_settings: Settings) -> Path:
     return directory
 
 
-def _add(db: Database, clock: StepClock, filename: str, language: str = "id") -> int:
+def _add(
+    db: Database,
+    clock: StepClock,
+    filename: str,
+    language: str = "id",
+    hints: dict[str, str] | None = None,
+) -> int:
     with db.transaction() as s:
-        case = Case(reference=f"C-{filename}", created_at=clock.now(), updated_at=clock.now())
+        case = Case(
+            reference=f"C-{filename}",
+            created_at=clock.now(),
+            updated_at=clock.now(),
+            keypad_hints=hints or {},
+        )
         s.add(case)
         s.flush()
         recording = Recording(
@@ -203,3 +214,43 @@ def test_no_model_waits_then_runs_when_one_is_added(
     recording, transcripts = _recording(db, recording_id)
     assert recording.transcription is TranscriptionStatus.done
     assert len(transcripts) == 1 and transcripts[0].words
+
+
+def test_transcribed_cases_are_triaged_with_their_keypad_hints(
+    tx_settings: Settings, db: Database, recordings: Path
+) -> None:
+    clock = StepClock()
+    plain = _add(db, clock, _speech(recordings, "plain", "Saya mau bertanya."))
+    urgent = _add(
+        db,
+        clock,
+        _speech(recordings, "urgent", "Tolong saya."),
+        hints={"problem": "violence", "country": "SA"},
+    )
+    silent = _add(db, clock, _silence(recordings, "silent", 1.0))
+    _drain(_worker(tx_settings, db, clock), clock)
+    with db.read_session() as s:
+        cases = {c.reference: c for c in s.scalars(select(Case))}
+    by_recording = {plain: "C-plain.wav", urgent: "C-urgent.wav", silent: "C-silent.wav"}
+    assert cases[by_recording[plain]].urgency.value == "normal"
+    critical = cases[by_recording[urgent]]
+    assert (critical.urgency.value, critical.urgency_rank) == ("critical", 3)
+    assert [i["indicator"] for i in critical.indicators] == ["physical_violence"]
+    assert critical.indicators[0]["phrase"] == "keypad: violence"
+    assert critical.urgency_reasons == ["physical violence: 'keypad: violence'"]
+    assert cases[by_recording[silent]].urgency.value == "untriaged"
+
+
+def test_machine_triage_never_lowers_urgency() -> None:
+    from core.states import Urgency
+    from transcription.service import apply_triage
+    from transcription.triage import triage
+
+    now = datetime(2026, 11, 22, tzinfo=UTC)
+    case = Case(reference="X", created_at=now, updated_at=now, indicators=[])
+    case.set_urgency(Urgency.high, ["case worker: threats by phone"])
+    apply_triage(case, triage("mau tanya jadwal siaran"), now=now)
+    assert case.urgency is Urgency.high
+    apply_triage(case, triage("saya dipukul majikan"), now=now)
+    assert case.urgency is Urgency.critical
+    assert [i["indicator"] for i in case.indicators] == ["physical_violence"]

@@ -138,7 +138,7 @@ def test_labelled_set_quality() -> None:
         fp.update(got - expected)
         fn.update(expected - got)
         urgency_right += str(result.urgency) == item["urgency"]
-    print(f"\n{'indicator':<26} {'n':>3} {'precision':>9} {'recall':>7} {'F1':>5}")  # noqa: T201
+    print(f"\n{'indicator':<26} {'n':>3} {'precision':>9} {'recall':>7} {'F1':>5}")
     f1s = []
     for name in sorted(set(tp) | set(fn) | set(fp)):
         precision = tp[name] / max(1, tp[name] + fp[name])
@@ -146,11 +146,11 @@ def test_labelled_set_quality() -> None:
         f1 = 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
         f1s.append(f1)
         print(
-            f"{name:<26} {tp[name] + fn[name]:>3} {precision:>9.2f} {recall:>7.2f} "  # noqa: T201
+            f"{name:<26} {tp[name] + fn[name]:>3} {precision:>9.2f} {recall:>7.2f} "
             f"{f1:>5.2f}"
         )
     macro = sum(f1s) / len(f1s)
     accuracy = urgency_right / len(items)
-    print(f"macro F1 {macro:.3f}; urgency accuracy {accuracy:.3f} over {len(items)}")  # noqa: T201
+    print(f"macro F1 {macro:.3f}; urgency accuracy {accuracy:.3f} over {len(items)}")
     assert macro >= 0.85
     assert accuracy >= 0.85
