@@ -145,10 +145,7 @@ def test_labelled_set_quality() -> None:
         recall = tp[name] / max(1, tp[name] + fn[name])
         f1 = 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
         f1s.append(f1)
-        print(
-            f"{name:<26} {tp[name] + fn[name]:>3} {precision:>9.2f} {recall:>7.2f} "
-            f"{f1:>5.2f}"
-        )
+        print(f"{name:<26} {tp[name] + fn[name]:>3} {precision:>9.2f} {recall:>7.2f} {f1:>5.2f}")
     macro = sum(f1s) / len(f1s)
     accuracy = urgency_right / len(items)
     print(f"macro F1 {macro:.3f}; urgency accuracy {accuracy:.3f} over {len(items)}")
