@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ivr.ami_client import AmiConnection, AmiEvent
+from ivr.ami import AmiConnection, AmiEvent
 from ivr.errors import AmiActionFailed, AmiUnavailable
 from tests.ivr.conftest import AMI_SECRET, AMI_USER, Asterisk
 
