@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from core.states import Urgency
+from core.states import ReferralKind, Urgency
 
 GAP = 3  # words allowed between two parts of a pattern
 NEGATION_WINDOW = 3  # words before a match that a negation may stand in
@@ -60,16 +60,9 @@ class Indicator(StrEnum):
     need_family_contact = "need_family_contact"
 
 
-class Referral(StrEnum):
-    police = "police"
-    hospital = "hospital"
-    # P2TP2A, the integrated service centre for women and children, or a shelter.
-    shelter = "shelter"
-    # Disnakertrans, the district labour office.
-    labour_office = "labour_office"
-    bp2mi = "bp2mi"
-    # The mission of the destination country (see MISSIONS).
-    embassy = "embassy"
+# Where a case goes: police, hospital, shelter (P2TP2A), labour office (Disnakertrans),
+# BP2MI, the destination country's mission (see MISSIONS), legal aid.
+Referral = ReferralKind
 
 
 CRITICAL = frozenset(
@@ -103,7 +96,7 @@ REFERRALS: dict[Indicator, tuple[Referral, ...]] = {
     Indicator.undocumented_departure: (Referral.bp2mi, Referral.embassy),
     Indicator.abuse_of_vulnerability: (Referral.embassy,),
     Indicator.need_repatriation: (Referral.bp2mi, Referral.embassy),
-    Indicator.need_legal_aid: (Referral.bp2mi,),
+    Indicator.need_legal_aid: (Referral.legal_aid, Referral.bp2mi),
     Indicator.need_family_contact: (Referral.embassy,),
 }
 MISSIONS = {
