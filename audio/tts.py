@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import os
 import queue
 import subprocess  # noqa: S404 - fixed argument lists, never a shell
 import tempfile
@@ -57,10 +56,12 @@ class Prompt:
 
 
 class _Pyttsx3Thread:
-    """The one thread that owns the pyttsx3 engine."""
+    """The one thread that owns the pyttsx3 engine (one per process: see _engine_thread)."""
 
     def __init__(self) -> None:
-        self._requests: queue.Queue[tuple[str, str, Path, Future[None]] | None] = queue.Queue()
+        self._requests: queue.Queue[tuple[str, str, Path, Future[None]]] = queue.Queue()
+        # The warm-up file may still be written after runAndWait() returns: keep its folder.
+        self._scratch = Path(tempfile.mkdtemp(prefix="desbumi-tts-"))
         self._thread = threading.Thread(target=self._run, name="tts", daemon=True)
         self._thread.start()
 
@@ -69,22 +70,22 @@ class _Pyttsx3Thread:
         self._requests.put((text, voice, out_wav, done))
         done.result(timeout=120)
 
-    def close(self) -> None:
-        self._requests.put(None)
-        self._thread.join(10)
-
     def _run(self) -> None:
         engine: Any = None
-        while (request := self._requests.get()) is not None:
-            text, voice, out_wav, done = request
+        while True:
+            text, voice, out_wav, done = self._requests.get()
             try:
                 if engine is None:
                     engine = self._init()
                 engine.setProperty("voice", voice)
-                with contextlib.redirect_stdout(io.StringIO()):  # the driver prints per file
-                    engine.save_to_file(text, str(out_wav))
-                    engine.runAndWait()
-                if not out_wav.is_file() or out_wav.stat().st_size <= 44:
+                # runAndWait() sometimes returns before the file exists: ask once more.
+                for _attempt in range(2):
+                    with contextlib.redirect_stdout(io.StringIO()):  # the driver prints
+                        engine.save_to_file(text, str(out_wav))
+                        engine.runAndWait()
+                    if out_wav.is_file() and out_wav.stat().st_size > 44:
+                        break
+                else:
                     raise SynthesisError("the TTS engine wrote no audio")
                 done.set_result(None)
             except Exception as exc:  # the thread edge: report to the caller, keep serving
@@ -94,15 +95,26 @@ class _Pyttsx3Thread:
                     else SynthesisError(f"{type(exc).__name__}: {exc}")
                 )
 
-    @staticmethod
-    def _init() -> Any:
+    def _init(self) -> Any:
         import pyttsx3
 
         engine = pyttsx3.init("espeak")
-        with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
-            engine.save_to_file("siap", os.path.join(tmp, "warm-up.wav"))
+        with contextlib.redirect_stdout(io.StringIO()):
+            engine.save_to_file("siap", str(self._scratch / "warm-up.wav"))
             engine.runAndWait()
         return engine
+
+
+_engine_lock = threading.Lock()
+_engine: list[_Pyttsx3Thread] = []
+
+
+def _engine_thread() -> _Pyttsx3Thread:
+    """The process's TTS thread, started on first use (pyttsx3 allows one engine)."""
+    with _engine_lock:
+        if not _engine:
+            _engine.append(_Pyttsx3Thread())
+        return _engine[0]
 
 
 class PromptSynthesizer:
@@ -111,7 +123,6 @@ class PromptSynthesizer:
     def __init__(self, cache_dir: Path, ffmpeg: str = "ffmpeg") -> None:
         self.cache_dir = cache_dir
         self.ffmpeg = ffmpeg
-        self._engine: _Pyttsx3Thread | None = None
         self._lock = threading.Lock()
         self.synthesised = 0
 
@@ -130,10 +141,8 @@ class PromptSynthesizer:
             return result
         base.parent.mkdir(parents=True, exist_ok=True)
         with self._lock, tempfile.TemporaryDirectory(dir=base.parent) as tmp:
-            if self._engine is None:
-                self._engine = _Pyttsx3Thread()
             wav = Path(tmp) / "speech.wav"
-            self._engine.synthesize(spoken, voice, wav)
+            _engine_thread().synthesize(spoken, voice, wav)
             self._encode(wav, Path(tmp) / "out")
             for fmt in TELEPHONE_FORMATS:
                 # Rename into place: Asterisk never plays a half-written file.
@@ -156,5 +165,4 @@ class PromptSynthesizer:
             raise SynthesisError(f"ffmpeg could not encode the prompt: {done.stderr.strip()}")
 
     def close(self) -> None:
-        if self._engine is not None:
-            self._engine.close()
+        """Nothing to release: the TTS thread is shared by the process and ends with it."""
