@@ -365,6 +365,10 @@ class FastAgiServer:
             await self._handler(channel)
         except CallHungUp as exc:
             logger.info("call_id=%s hung up (%s)", call_id, exc)
+        except asyncio.CancelledError:
+            # close() during shutdown. This task is asyncio's connection callback and the
+            # end of the line: re-raising would only make asyncio log a traceback.
+            logger.info("call_id=%s ended: the server is stopping", call_id)
         except (AgiProtocolError, TimeoutError) as exc:
             self.protocol_errors += 1
             logger.warning("call_id=%s AGI protocol error: %s", call_id, exc)
