@@ -137,7 +137,10 @@ def _run(parts: set[Part]) -> None:
     db = _database()
     if not migrate.is_up_to_date(db):
         raise ConfigurationError("database not migrated: run `desbumi init` first")
-    asyncio.run(Runtime(_settings(), db).run(parts))
+    _settings().require_secret()  # refuse a placeholder or short key before serving anyone
+    if asyncio.run(Runtime(_settings(), db).run(parts)) != 0:
+        typer.echo("desbumi: error: a part stopped on its own; see the log above", err=True)
+        raise typer.Exit(1)
 
 
 @app.command()

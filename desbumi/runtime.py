@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 
@@ -21,7 +23,8 @@ import uvicorn
 from admin_api.app import create_app
 from core.clock import Clock, SystemClock
 from core.db import Database
-from core.periodic import queue_housekeeping, run_periodic
+from core.errors import ConfigurationError
+from core.periodic import PeriodicTask, queue_housekeeping, run_periodic
 from core.settings import Settings
 from core.worker import Handler, Worker
 from desbumi import __version__
@@ -46,6 +49,37 @@ def job_handlers(settings: Settings, db: Database, clock: Clock) -> dict[str, Ha
     return {transcription.KIND: TranscriptionHandler(settings, db, clock, ModelCache())}
 
 
+def _cannot_listen(part: str, host: str, port: int, exc: OSError) -> ConfigurationError:
+    """The one-line error for a listener that cannot start; ``part`` is ``API`` or ``AGI``."""
+    if isinstance(exc, socket.gaierror):
+        return ConfigurationError(
+            f"DESBUMI_{part}__HOST: cannot resolve {host!r}: {exc.strerror}; use an IP address"
+        )
+    # asyncio's OSError carries a long strerror; the errno's own text is the clear part.
+    reason = os.strerror(exc.errno) if exc.errno else str(exc)
+    return ConfigurationError(
+        f"DESBUMI_{part}__PORT: cannot listen on {host}:{port}: {reason}; stop what holds "
+        f"the port or choose another with DESBUMI_{part}__HOST/PORT"
+    )
+
+
+def _bind(part: str, host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port``, or a ConfigurationError naming the setting.
+
+    Bound before any part starts: uvicorn answers a taken port with ``sys.exit`` from
+    inside its task, which escapes the loop as a traceback while other parts run.
+    Same family choice as uvicorn's own ``Config.bind_socket``.
+    """
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise _cannot_listen(part, host, port, exc) from None
+    return sock
+
+
 class _EmbeddedUvicorn(uvicorn.Server):
     """uvicorn without its own signal handling: the runner owns the signals."""
 
@@ -55,14 +89,24 @@ class _EmbeddedUvicorn(uvicorn.Server):
 
 
 class Runtime:
-    def __init__(self, settings: Settings, db: Database, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        clock: Clock | None = None,
+        periodic_tasks: Sequence[PeriodicTask] | None = None,
+    ) -> None:
         self.settings = settings
         self.db = db
         self.clock = clock or SystemClock()
+        self.periodic_tasks = list(periodic_tasks or [queue_housekeeping()])
         self.stop_threads = threading.Event()
 
-    async def run(self, parts: set[Part]) -> None:
-        """Run ``parts`` until SIGINT/SIGTERM; then stop each one cleanly."""
+    async def run(self, parts: set[Part]) -> int:
+        """Run ``parts`` until SIGINT/SIGTERM, then stop each one cleanly.
+
+        Returns the exit status: 0 after a signal, 1 when a part stopped on its own.
+        """
         loop = asyncio.get_running_loop()
         stopping = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -70,7 +114,29 @@ class Runtime:
         tasks: list[asyncio.Task[None]] = []
         server: _EmbeddedUvicorn | None = None
         agi: FastAgiServer | None = None
-        if Part.api in parts:
+        # Take both ports before anything runs, so a taken port stops the start cleanly.
+        api_socket = (
+            _bind("API", self.settings.api.host, self.settings.api.port)
+            if Part.api in parts
+            else None
+        )
+        if Part.agi in parts:
+            agi = FastAgiServer(
+                interim_call_flow,
+                self.settings.agi.host,
+                self.settings.agi.port,
+                self.settings.agi.command_timeout_s,
+            )
+            try:
+                await agi.start()
+            except OSError as exc:
+                if api_socket is not None:
+                    api_socket.close()
+                raise _cannot_listen(
+                    "AGI", self.settings.agi.host, self.settings.agi.port, exc
+                ) from None
+            tasks.append(asyncio.create_task(agi.serve_forever(), name="agi"))
+        if api_socket is not None:
             app = create_app(self.settings, self.db, __version__)
             config = uvicorn.Config(
                 app,
@@ -81,21 +147,12 @@ class Runtime:
                 lifespan="off",
             )
             server = _EmbeddedUvicorn(config)
-            tasks.append(asyncio.create_task(server.serve(), name="api"))
+            tasks.append(asyncio.create_task(server.serve(sockets=[api_socket]), name="api"))
             logger.info(
                 "API on http://%s:%s (docs at /docs)",
                 self.settings.api.host,
                 self.settings.api.port,
             )
-        if Part.agi in parts:
-            agi = FastAgiServer(
-                interim_call_flow,
-                self.settings.agi.host,
-                self.settings.agi.port,
-                self.settings.agi.command_timeout_s,
-            )
-            await agi.start()
-            tasks.append(asyncio.create_task(agi.serve_forever(), name="agi"))
         if Part.worker in parts:
             handlers = job_handlers(self.settings, self.db, self.clock)
             worker = Worker(self.db, handlers, self.settings.worker, self.clock)
@@ -111,7 +168,7 @@ class Runtime:
                 )
             )
         if Part.scheduler in parts:
-            periodic = [queue_housekeeping()]
+            periodic = self.periodic_tasks
             logger.info("scheduler: periodic tasks: %s", ", ".join(t.name for t in periodic))
             tasks.append(
                 asyncio.create_task(
@@ -123,9 +180,12 @@ class Runtime:
             )
         waiter = asyncio.create_task(stopping.wait(), name="signals")
         done, _pending = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            if task is not waiter and task.exception() is not None:
-                logger.error("%s stopped: %s", task.get_name(), task.exception())
+        # A part that ends before it is told to is a failure: the exit status must say so,
+        # or a supervisor (systemd) would never restart the process.
+        died = [task for task in done if task is not waiter]
+        for task in died:
+            error = None if task.cancelled() else task.exception()
+            logger.error("%s stopped on its own: %s", task.get_name(), error or "it returned")
         logger.info("stopping")
         self.stop_threads.set()
         if server is not None:
@@ -136,3 +196,4 @@ class Runtime:
         await asyncio.gather(*tasks, return_exceptions=True)
         self.db.dispose()
         logger.info("stopped")
+        return 1 if died else 0

@@ -1,0 +1,134 @@
+"""``desbumi init``: creates everything once and destroys nothing when run again."""
+
+from __future__ import annotations
+
+import re
+import stat
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.orm import Session
+
+from core import migrate
+from core.db import Database
+from core.models import Base, Case, ContentItem, District, User, Village
+from core.security import verify_password
+from core.states import ContentStatus, UserRole
+from tests.conftest import REPO
+from tests.desbumi.conftest import Run
+
+
+def _demo(name: str) -> dict[str, Any]:
+    data = yaml.safe_load((REPO / "desbumi" / "demo" / name).read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def _password(output: str) -> str:
+    """The one password that init printed."""
+    found = re.findall(r"^password: (\S+)$", output, re.MULTILINE)
+    assert len(found) == 1, output
+    return str(found[0])
+
+
+def _count(session: Session, model: type[Base]) -> int:
+    return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_init_demo_creates_everything(desbumi: Run, database: Database, tmp_path: Path) -> None:
+    result = desbumi("init", "--demo")
+    assert result.code == 0, result.err
+    progress = [line[:5] for line in result.out.splitlines() if re.match(r"\[\d/5\]", line)]
+    assert progress == ["[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]"], result.out
+
+    secret_file = tmp_path / "var" / "secret_key"
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    assert len(secret_file.read_text(encoding="utf-8").strip()) >= 32
+    assert len(re.findall(r"^login: admin$", result.out, re.MULTILINE)) == 1, result.out
+    password = _password(result.out)
+
+    assert Path(database.engine.url.database or "") == tmp_path / "var" / "desbumi.db"
+    assert migrate.is_up_to_date(database)
+    regions = _demo("regions.yaml")
+    texts = _demo("content_id.yaml")["items"]
+    with database.read_session() as s, s.begin():
+        admin = s.scalar(select(User).where(User.username == "admin"))
+        assert admin is not None and admin.role is UserRole.admin
+        assert verify_password(admin.password_hash, password)
+        assert not verify_password(admin.password_hash, password + "x")
+        items = s.scalars(select(ContentItem)).all()
+        assert len(items) == len(texts) == 14
+        assert {i.slug for i in items} == {t["slug"] for t in texts}
+        assert {i.status for i in items} == {ContentStatus.approved}
+        codes = set(s.scalars(select(District.code)))
+        assert codes == {d["code"] for d in regions["districts"]}
+        assert _count(s, Village) == sum(len(d["villages"]) for d in regions["districts"])
+        lotim = s.scalar(select(Village).where(Village.name == "Pringgasela"))
+        assert lotim is not None and lotim.timezone == "Asia/Makassar"  # WITA, from the district
+
+
+def test_init_again_destroys_nothing(desbumi: Run, database: Database, tmp_path: Path) -> None:
+    assert desbumi("init", "--demo").code == 0
+    secret_file = tmp_path / "var" / "secret_key"
+    secret_before = secret_file.read_text(encoding="utf-8")
+    now = datetime.now(UTC)
+    with database.transaction() as s:
+        s.add(Case(reference="KEEP1", created_at=now, updated_at=now))
+    with database.read_session() as s, s.begin():
+        hash_before = s.scalar(select(User.password_hash).where(User.username == "admin"))
+    assert hash_before
+
+    again = desbumi("init", "--demo")
+    assert again.code == 0, again.err
+    assert "password:" not in again.out
+    assert "demo data already present" in again.out
+    assert secret_file.read_text(encoding="utf-8") == secret_before
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    with database.read_session() as s, s.begin():
+        assert list(s.scalars(select(Case.reference))) == ["KEEP1"]
+        assert s.scalar(select(User.password_hash).where(User.username == "admin")) == hash_before
+        assert _count(s, User) == 1
+        assert _count(s, ContentItem) == 14
+        assert _count(s, District) == len(_demo("regions.yaml")["districts"])
+
+
+def _empty(url: str) -> None:
+    engine = create_engine(url)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture
+def empty_pg_url(pg_url: str) -> Iterator[str]:
+    """The session's PostgreSQL database, emptied before and after (other tests share it)."""
+    _empty(pg_url)
+    yield pg_url
+    _empty(pg_url)
+
+
+def test_init_on_postgresql(desbumi: Run, empty_pg_url: str, tmp_path: Path) -> None:
+    result = desbumi("init", "--demo", DESBUMI_DATABASE__URL=empty_pg_url)
+    assert result.code == 0, result.err
+    password = _password(result.out)
+    again = desbumi("init", "--demo", DESBUMI_DATABASE__URL=empty_pg_url)
+    assert again.code == 0, again.err
+    assert "password:" not in again.out
+    assert not (tmp_path / "var" / "desbumi.db").exists(), "PostgreSQL, not a SQLite file"
+
+    db = Database(create_engine(empty_pg_url))
+    try:
+        assert db.dialect == "postgresql"
+        assert migrate.is_up_to_date(db)
+        with db.read_session() as s, s.begin():
+            stored = s.scalar(select(User.password_hash).where(User.username == "admin"))
+            assert stored is not None and verify_password(stored, password)
+            assert _count(s, ContentItem) == 14
+    finally:
+        db.dispose()

@@ -1,0 +1,151 @@
+"""``desbumi serve`` and the separate parts, as real processes stopped with SIGTERM."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TextIO
+
+import httpx
+import pytest
+
+from tests.desbumi.conftest import Run, Running, Start
+
+pytestmark = pytest.mark.slow
+CALLER = "08129999777"
+CALL_ID = "123.4"
+AGI_ENVIRONMENT = (
+    f"agi_request: agi://127.0.0.1/ivr\nagi_uniqueid: {CALL_ID}\nagi_callerid: {CALLER}\n\n"
+)
+
+
+@pytest.fixture
+def installed(desbumi: Run) -> None:
+    result = desbumi("init", "--demo")
+    assert result.code == 0, result.err
+
+
+@contextmanager
+def _agi_call(port: int) -> Iterator[TextIO]:
+    """A connection to the FastAGI server that has sent the AGI environment, as Asterisk
+    does; the test then plays Asterisk's side line by line."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        with sock.makefile("rw", encoding="utf-8", newline="\n") as stream:
+            stream.write(AGI_ENVIRONMENT)
+            stream.flush()
+            yield stream
+
+
+def _say(stream: TextIO, line: str) -> None:
+    stream.write(line + "\n")
+    stream.flush()
+
+
+def _url(base_env: dict[str, str], path: str) -> str:
+    return f"http://127.0.0.1:{base_env['DESBUMI_API__PORT']}{path}"
+
+
+def _assert_clean_log(process: Running) -> str:
+    log = process.output()
+    assert "Traceback" not in log, log
+    assert CALLER[1:] not in log, "a caller's number reached the log"
+    return log
+
+
+@pytest.mark.usefixtures("installed")
+def test_serve_runs_everything_and_stops_cleanly(start: Start, base_env: dict[str, str]) -> None:
+    serve = start("serve")
+    health = serve.wait_for_http(_url(base_env, "/health"))
+    assert health.status_code == 200, health.text
+    assert health.json()["status"] == "ok"
+    assert health.json()["migrated"] is True
+
+    docs = httpx.get(_url(base_env, "/docs"), timeout=5)
+    assert docs.status_code == 200
+    assert docs.headers["content-type"].startswith("text/html")
+    assert "swagger" in docs.text.lower()
+    schema = httpx.get(_url(base_env, "/api/v1/openapi.json"), timeout=5)
+    assert schema.status_code == 200 and "openapi" in schema.json()
+
+    serve.wait_for_log("FastAGI listening")
+    with _agi_call(int(base_env["DESBUMI_AGI__PORT"])) as call:
+        assert call.readline() == "ANSWER\n"
+        _say(call, "200 result=0")
+        assert call.readline().startswith("STREAM FILE ")
+        _say(call, "200 result=0 endpos=1000")
+        assert call.readline() == "HANGUP\n"
+    serve.wait_for_log(f"call_id={CALL_ID} interim flow finished")
+    serve.wait_for_log("job kinds")
+    serve.wait_for_log("scheduler: periodic tasks")
+
+    assert serve.stop() == 0
+    log = _assert_clean_log(serve)
+    assert f"call_id={CALL_ID} started" in log
+    assert "stopped" in log
+
+
+def _stop_during_a_call(start: Start, base_env: dict[str, str]) -> Running:
+    serve = start("serve")
+    serve.wait_for_log("FastAGI listening")
+    with _agi_call(int(base_env["DESBUMI_AGI__PORT"])) as call:
+        assert call.readline() == "ANSWER\n"
+        serve.wait_for_log(f"call_id={CALL_ID} started")
+        assert serve.stop() == 0
+        assert call.readline() == "", "the server closes the call's connection"
+    assert serve.output().rstrip().endswith("stopped")
+    return serve
+
+
+@pytest.mark.usefixtures("installed")
+def test_serve_stops_during_a_call(start: Start, base_env: dict[str, str]) -> None:
+    _stop_during_a_call(start, base_env)
+
+
+@pytest.mark.usefixtures("installed")
+def test_stopping_during_a_call_logs_no_traceback(start: Start, base_env: dict[str, str]) -> None:
+    _assert_clean_log(_stop_during_a_call(start, base_env))
+
+
+@pytest.mark.usefixtures("installed")
+def test_api_alone(start: Start, base_env: dict[str, str]) -> None:
+    api = start("api")
+    health = api.wait_for_http(_url(base_env, "/health"))
+    assert health.status_code == 200 and health.json()["status"] == "ok"
+    assert api.stop() == 0
+    log = _assert_clean_log(api)
+    assert "FastAGI" not in log and "job kinds" not in log
+    with socket.socket() as probe:
+        # The API part never opened the FastAGI port.
+        probe.bind(("127.0.0.1", int(base_env["DESBUMI_AGI__PORT"])))
+
+
+@pytest.mark.usefixtures("installed")
+def test_agi_alone(start: Start, base_env: dict[str, str]) -> None:
+    agi = start("agi")
+    agi.wait_for_log("FastAGI listening")
+    with _agi_call(int(base_env["DESBUMI_AGI__PORT"])) as call:
+        assert call.readline() == "ANSWER\n"
+        _say(call, "200 result=0")
+        assert call.readline().startswith("STREAM FILE ")
+        _say(call, "200 result=0 endpos=1000")
+        assert call.readline() == "HANGUP\n"
+        _say(call, "200 result=1")
+        assert call.readline() == "", "the server closes the connection after HANGUP"
+    agi.wait_for_log(f"call_id={CALL_ID} interim flow finished")
+    assert agi.stop() == 0
+    _assert_clean_log(agi)
+
+
+@pytest.mark.parametrize(
+    ("command", "ready"),
+    [("worker", "job kinds: transcribe"), ("scheduler", "scheduler: periodic tasks")],
+)
+@pytest.mark.usefixtures("installed")
+def test_worker_and_scheduler_alone(start: Start, command: str, ready: str) -> None:
+    part = start(command)
+    part.wait_for_log(ready)
+    assert part.stop() == 0
+    log = _assert_clean_log(part)
+    assert "Uvicorn" not in log and "FastAGI" not in log
+    assert log.rstrip().endswith("stopped"), log
