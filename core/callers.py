@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.models import Caller
-from core.security import PhoneVault
+from core.security import InvalidPhoneNumber, PhoneVault
 
 
 def find_caller(session: Session, vault: PhoneVault, number: str) -> Caller | None:
@@ -34,3 +34,16 @@ def register_caller(
     else:
         caller.last_seen_at = now
     return caller
+
+
+def caller_for_number(
+    session: Session, vault: PhoneVault, number: str | None, *, now: datetime
+) -> Caller | None:
+    """:func:`register_caller` for a number from the network, which may be withheld or not
+    a number at all ("anonymous", "unknown"): then the call is anonymous and this is None."""
+    if not number:
+        return None
+    try:
+        return register_caller(session, vault, number, now=now)
+    except InvalidPhoneNumber:
+        return None

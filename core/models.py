@@ -30,6 +30,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from core.states import (
     URGENCY_RANK,
+    CallbackSource,
+    CallbackState,
     CallDirection,
     CallOutcome,
     CaseStatus,
@@ -163,6 +165,45 @@ class Call(Base):
         StrEnumType(CallOutcome), default=CallOutcome.in_progress
     )
     caller: Mapped[Caller | None] = relationship()
+
+
+class CallbackRequest(Base):
+    """A caller waiting to be called back (a missed call, or option 4 of the menu).
+
+    ``phone_hash`` repeats the caller's keyed hash so that "one callback per number per
+    window" is one indexed look-up; the number itself is only in ``callers``, encrypted.
+    """
+
+    __tablename__ = "callback_requests"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    caller_id: Mapped[int] = mapped_column(ForeignKey("callers.id"), index=True)
+    phone_hash: Mapped[str] = mapped_column(String(64))
+    source: Mapped[CallbackSource] = mapped_column(StrEnumType(CallbackSource))
+    # The call that asked for it (menu requests); missed calls are never answered.
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"))
+    # "morning", "midday", "afternoon", "any".
+    preferred_time: Mapped[str] = mapped_column(String(16), default="any")
+    language: Mapped[str] = mapped_column(String(8), default="id")
+    state: Mapped[CallbackState] = mapped_column(
+        StrEnumType(CallbackState), default=CallbackState.pending
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    due_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    # The Call that reached the menu when the callee answered.
+    answered_call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ix_callback_requests_due", "state", "due_at"),
+        Index("ix_callback_requests_phone", "phone_hash", "created_at"),
+    )
+
+    def move_to(self, target: CallbackState, now: datetime) -> None:
+        check_transition(self.state, target)
+        self.state = target
+        self.updated_at = now
 
 
 class Case(Base):

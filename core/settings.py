@@ -113,6 +113,81 @@ class AmiSettings(BaseModel):
     timeout_s: float = Field(default=5.0, gt=0)
 
 
+def _clock_range(value: str) -> str:
+    """``HH:MM-HH:MM``; the range may wrap past midnight (``21:00-07:00``)."""
+    start, sep, end = value.partition("-")
+    for text in (start, end):
+        hours, colon, minutes = text.partition(":")
+        if not (
+            sep
+            and colon
+            and hours.isdigit()
+            and minutes.isdigit()
+            and len(minutes) == 2
+            and int(hours) < 24
+            and int(minutes) < 60
+        ):
+            raise ValueError(f"{value!r} is not HH:MM-HH:MM")
+    return value
+
+
+class CallbackSettings(BaseModel):
+    """Calling back: a missed call is rejected unanswered (free), then the centre calls."""
+
+    # The channel to dial; {number} is the caller's number (e.g. PJSIP/{number}@gsm-gateway).
+    dial: str = "PJSIP/{number}@gsm-gateway"
+    # The caller ID the callee sees (the hotline number), empty for the trunk's default.
+    caller_id: str = ""
+    # Seconds between the missed call and the callback.
+    delay_s: float = Field(default=60.0, ge=0)
+    # At most one callback per number in this many minutes; more missed calls are merged.
+    window_min: float = Field(default=60.0, ge=0)
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    # Seconds before an unanswered callback is tried again.
+    retry_after_s: float = Field(default=600.0, gt=0)
+    # Seconds the callee's phone rings before an attempt counts as unanswered.
+    ring_s: int = Field(default=45, ge=5, le=300)
+    # Local time (the centre's time zone) in which nobody is called; wraps past midnight.
+    quiet_hours: str = "21:00-07:00"
+    # Callbacks started per scheduler tick, so a burst of missed calls cannot flood a trunk.
+    batch: int = Field(default=4, ge=1, le=100)
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet(cls, value: str) -> str:
+        return "" if not value.strip() else _clock_range(value.strip())
+
+    @field_validator("dial")
+    @classmethod
+    def _dial(cls, value: str) -> str:
+        if "{number}" not in value:
+            raise ValueError("the dial string needs {number}, e.g. PJSIP/{number}@gsm-gateway")
+        return value
+
+
+class HotlineSettings(BaseModel):
+    """The voice menu. Empty ``menu_file`` means ``<data_dir>/menu.yaml`` if it exists,
+    else the default menu shipped with desbumi."""
+
+    menu_file: Path | None = None
+    # The data directory as Asterisk sees it (a container or chroot mounts it elsewhere);
+    # prompts are played and recordings written through this path. Empty: data_dir.
+    asterisk_data_dir: Path | None = None
+    # Sound format that Asterisk records in ("wav" is 8 kHz 16-bit mono).
+    record_format: str = "wav"
+    # Seconds a caller has to press a key before a menu repeats.
+    digit_timeout_s: float = Field(default=6.0, gt=0, le=60)
+    # Seconds after which a fallback voicemail file is complete enough to ingest.
+    voicemail_settle_s: float = Field(default=5.0, ge=0)
+
+    @field_validator("record_format")
+    @classmethod
+    def _format(cls, value: str) -> str:
+        if value not in {"wav", "gsm", "sln", "ulaw"}:
+            raise ValueError("use wav, gsm, sln or ulaw")
+        return value
+
+
 class VoskSettings(BaseModel):
     """Speech models: ``models`` maps a language code to a model directory.
 
@@ -155,6 +230,8 @@ class Settings(BaseSettings):
     agi: AgiSettings = Field(default_factory=AgiSettings)
     ami: AmiSettings = Field(default_factory=AmiSettings)
     vosk: VoskSettings = Field(default_factory=VoskSettings)
+    hotline: HotlineSettings = Field(default_factory=HotlineSettings)
+    callback: CallbackSettings = Field(default_factory=CallbackSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
 
     @classmethod
@@ -192,6 +269,11 @@ class Settings(BaseSettings):
     @property
     def secret_file(self) -> Path:
         return self.data_dir / SECRET_FILE_NAME
+
+    @property
+    def asterisk_data_dir(self) -> Path:
+        """The data directory as Asterisk sees it."""
+        return self.hotline.asterisk_data_dir or self.data_dir.resolve()
 
     def vosk_model_dir(self, language: str) -> Path:
         """The configured model directory for ``language`` (it may not exist)."""

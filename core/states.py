@@ -119,6 +119,26 @@ class CallOutcome(StrEnum):
     failed = "failed"
 
 
+class CallbackState(StrEnum):
+    # Waiting for its time (the delay after a missed call, or the end of quiet hours).
+    pending = "pending"
+    # Originated; waiting for the callee to answer and reach the menu, or for a retry.
+    dialing = "dialing"
+    # The callee answered and reached the menu.
+    answered = "answered"
+    # Every attempt went unanswered; case workers see it in the callback queue.
+    failed = "failed"
+    # Withdrawn (e.g. by a case worker who reached the caller another way).
+    cancelled = "cancelled"
+
+
+class CallbackSource(StrEnum):
+    # A missed call to the callback number, rejected unanswered so it cost nothing.
+    missed_call = "missed_call"
+    # Option 4 in the menu: the caller asked a case worker to call back.
+    menu = "menu"
+
+
 class ReferralKind(StrEnum):
     police = "police"
     hospital = "hospital"
@@ -155,6 +175,23 @@ _EDGES: dict[type[StrEnum], dict[StrEnum, frozenset[StrEnum]]] = {
         JobState.held: frozenset({JobState.queued}),
         # An operator may retry a dead job by hand.
         JobState.dead: frozenset({JobState.queued}),
+    },
+    CallbackState: {
+        CallbackState.pending: frozenset(
+            {CallbackState.dialing, CallbackState.cancelled, CallbackState.answered}
+        ),
+        # dialing -> dialing: the next attempt after one that went unanswered.
+        CallbackState.dialing: frozenset(
+            {
+                CallbackState.dialing,
+                CallbackState.answered,
+                CallbackState.failed,
+                CallbackState.cancelled,
+            }
+        ),
+        CallbackState.answered: frozenset(),
+        CallbackState.failed: frozenset(),
+        CallbackState.cancelled: frozenset(),
     },
     ContentStatus: {
         ContentStatus.draft: frozenset({ContentStatus.in_review, ContentStatus.retired}),

@@ -20,8 +20,9 @@ from core import queue
 from core.clock import Clock
 from core.db import Database
 from core.errors import JobFailed, JobHeld
-from core.models import Case, Job, Recording, Transcript
+from core.models import Case, Recording, Transcript
 from core.queue import ClaimedJob
+from core.recordings import TRANSCRIBE_KIND, enqueue_transcription
 from core.settings import Settings
 from core.states import URGENCY_RANK, TranscriptionStatus
 from core.worker import Effect
@@ -31,21 +32,16 @@ from transcription.vosk_engine import MODEL_SAMPLE_RATE, Decoded, ModelCache, de
 
 logger = logging.getLogger(__name__)
 
-KIND = "transcribe"
-MAX_ATTEMPTS = 3
+KIND = TRANSCRIBE_KIND
 AWAITING_MODEL = "awaiting_model"
-
-
-def enqueue_transcription(session: Session, recording: Recording, *, now: datetime) -> Job:
-    """Queue the transcription of ``recording``, in the caller's transaction (once per file)."""
-    return queue.enqueue(
-        session,
-        KIND,
-        {"recording_id": recording.id, "language": recording.language},
-        now=now,
-        unique_key=f"{KIND}:{recording.id}",
-        max_attempts=MAX_ATTEMPTS,
-    )
+# Re-exported: tests and benchmarks queue transcriptions through this module.
+__all__ = [
+    "KIND",
+    "TranscriptionHandler",
+    "apply_triage",
+    "enqueue_transcription",
+    "release_awaiting",
+]
 
 
 def _set_status(recording_id: int, status: TranscriptionStatus, error: str | None) -> Effect:
