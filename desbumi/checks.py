@@ -15,7 +15,10 @@ from core.db import Database
 from core.errors import ConfigurationError
 from core.settings import Settings
 from ivr.ami import probe_ami
+from ivr.app import ENGINE_PROMPTS, menu_languages, menu_path
 from ivr.errors import AmiUnavailable
+from ivr.menu import MenuError, load_menu, prompt_keys
+from ivr.prompts import PromptLibrary
 from transcription.errors import ModelUnavailable
 from transcription.vosk_engine import probe_model
 
@@ -117,9 +120,42 @@ def _ami(settings: Settings) -> CheckResult:
             Status.fail,
             str(exc),
             "start Asterisk, and check DESBUMI_AMI__HOST/PORT/USERNAME/SECRET against "
-            "manager.conf (`desbumi asterisk-config` arrives with the hotline)",
+            "manager.conf (`desbumi asterisk-config` writes both)",
         )
     return CheckResult("asterisk ami", Status.ok, f"{ami.host}:{ami.port} {banner}")
+
+
+def _menu(settings: Settings) -> CheckResult:
+    source = menu_path(settings)
+    where = str(source) if source else "the default menu"
+    try:
+        menu = load_menu(source)
+    except MenuError as exc:
+        return CheckResult(
+            "hotline menu", Status.fail, str(exc), f"fix {where}; the hotline does not start"
+        )
+    library = PromptLibrary(settings.data_dir, settings.asterisk_data_dir)
+    keys = prompt_keys(menu) | set(ENGINE_PROMPTS)
+    languages = menu_languages(menu)
+    playable = library.languages_with(keys, languages)
+    if not playable:
+        return CheckResult(
+            "hotline menu",
+            Status.fail,
+            f"{where}: no language has every prompt",
+            "record the prompts into <data_dir>/prompts/recorded/<language>/",
+        )
+    if len(playable) < len(languages):
+        missing = [lang for lang in languages if lang not in playable]
+        return CheckResult(
+            "hotline menu",
+            Status.warn,
+            f"{where}: languages {', '.join(playable)}; not offered: {', '.join(missing)}",
+            "record the missing prompts into <data_dir>/prompts/recorded/<language>/",
+        )
+    return CheckResult(
+        "hotline menu", Status.ok, f"{where}: {len(menu.nodes)} nodes, {', '.join(playable)}"
+    )
 
 
 def _port_free(name: str, host: str, port: int, command: str) -> CheckResult:
@@ -155,6 +191,7 @@ def run_checks(settings: Settings) -> list[CheckResult]:
     results.extend(_database(settings))
     results.extend(_tools(settings))
     results.extend(_models(settings))
+    results.append(_menu(settings))
     results.append(_ami(settings))
     results.append(_port_free("fastagi port", settings.agi.host, settings.agi.port, "agi"))
     results.append(_port_free("api port", settings.api.host, settings.api.port, "api"))

@@ -12,6 +12,7 @@ import typer
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
+from audio.errors import AudioError
 from core import migrate, queue
 from core.clock import SystemClock
 from core.db import Database
@@ -26,6 +27,8 @@ from desbumi.checks import Status, run_checks
 from desbumi.demo_seed import seed_demo
 from desbumi.models import install_model
 from desbumi.runtime import Part, Runtime
+from ivr.asterisk_config import render as render_asterisk_config
+from ivr.errors import IvrError
 from transcription.errors import ModelUnavailable
 from transcription.service import release_awaiting
 from transcription.vosk_engine import probe_model
@@ -281,11 +284,37 @@ def models_add(
     typer.echo(f"installed at {target}; {released} waiting report(s) queued for transcription")
 
 
+@app.command("asterisk-config")
+def asterisk_config(
+    out: Annotated[
+        Path, typer.Option(help="Where to write the files (e.g. /etc/asterisk).")
+    ] = Path("asterisk"),
+) -> None:
+    """Write Asterisk's include files for this installation (dialplan with the fallback
+    voicemail, AMI user, PJSIP trunk example) and synthesise the fallback apology."""
+    settings = _settings()
+    prepare_data_dir(settings)
+    rendered = render_asterisk_config(settings, out)
+    for path in rendered.files:
+        typer.echo(f"wrote {path}")
+    if rendered.fallback_prompt is not None:
+        typer.echo(f"fallback apology at {rendered.fallback_prompt}.sln")
+    typer.echo(
+        "include them from extensions.conf, manager.conf and pjsip.conf "
+        "(#include extensions_desbumi.conf ...), then: asterisk -rx 'core reload'"
+    )
+    if not settings.ami.secret.get_secret_value():
+        typer.echo(
+            "note: DESBUMI_AMI__SECRET is empty; set it (the AMI user's secret is CHANGE-ME)"
+        )
+
+
 def main() -> None:
     """Entry point: one clear line instead of a traceback for anything the user can fix."""
     try:
         app()
-    except (ConfigurationError, CoreError) as exc:
+    except (ConfigurationError, CoreError, IvrError, AudioError) as exc:
+        # A menu file with a mistake, a missing tool: the message names it.
         typer.echo(f"desbumi: error: {exc}", err=True)
         sys.exit(2)
     except SQLAlchemyError as exc:

@@ -28,8 +28,8 @@ from core.periodic import PeriodicTask, queue_housekeeping, run_periodic
 from core.settings import Settings
 from core.worker import Handler, Worker
 from desbumi import __version__
+from ivr.app import ami_connection, build_hotline, hotline_tasks, warm_prompts
 from ivr.fastagi import FastAgiServer
-from ivr.service import interim_call_flow
 from transcription import service as transcription
 from transcription.service import TranscriptionHandler
 from transcription.vosk_engine import ModelCache
@@ -99,7 +99,8 @@ class Runtime:
         self.settings = settings
         self.db = db
         self.clock = clock or SystemClock()
-        self.periodic_tasks = list(periodic_tasks or [queue_housekeeping()])
+        # None: the installation's own tasks (queue housekeeping and the hotline's).
+        self.periodic_tasks = list(periodic_tasks) if periodic_tasks is not None else None
         self.stop_threads = threading.Event()
 
     async def run(self, parts: set[Part]) -> int:
@@ -120,9 +121,12 @@ class Runtime:
             if Part.api in parts
             else None
         )
+        background: list[asyncio.Task[object]] = []
+        ami = None
         if Part.agi in parts:
+            hotline = build_hotline(self.settings, self.db, self.clock)
             agi = FastAgiServer(
-                interim_call_flow,
+                hotline,
                 self.settings.agi.host,
                 self.settings.agi.port,
                 self.settings.agi.command_timeout_s,
@@ -136,6 +140,10 @@ class Runtime:
                     "AGI", self.settings.agi.host, self.settings.agi.port, exc
                 ) from None
             tasks.append(asyncio.create_task(agi.serve_forever(), name="agi"))
+            # Prompts are synthesised ahead of the first call; calls do not wait for it.
+            background.append(
+                asyncio.create_task(asyncio.to_thread(warm_prompts, hotline, self.stop_threads))
+            )
         if api_socket is not None:
             app = create_app(self.settings, self.db, __version__)
             config = uvicorn.Config(
@@ -169,6 +177,13 @@ class Runtime:
             )
         if Part.scheduler in parts:
             periodic = self.periodic_tasks
+            if periodic is None:
+                ami = ami_connection(self.settings)
+                if ami is not None:
+                    ami.start()
+                else:
+                    logger.warning("DESBUMI_AMI__SECRET is empty: missed calls are not called back")
+                periodic = [queue_housekeeping(), *hotline_tasks(self.settings, ami)]
             logger.info("scheduler: periodic tasks: %s", ", ".join(t.name for t in periodic))
             tasks.append(
                 asyncio.create_task(
@@ -194,6 +209,11 @@ class Runtime:
             await agi.close()
         waiter.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        for extra in background:
+            extra.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        if ami is not None:
+            ami.close()
         self.db.dispose()
         logger.info("stopped")
         return 1 if died else 0

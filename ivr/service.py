@@ -1,11 +1,24 @@
-"""Hotline use cases. Until the voice menu lands, calls hear an apology and are hung up."""
+"""The hotline's FastAGI entry point: one handler, three dialplan scripts.
+
+* ``agi://host:port/ivr``: an inbound call into the voice menu;
+* ``agi://host:port/callback``: a callback the dialer originated (``DESBUMI_CALLBACK``
+  holds the request id) into the same menu;
+* ``agi://host:port/missed``: a missed call to the callback number. The channel is never
+  answered, so the call costs the caller nothing; the request is stored and the dialplan
+  rejects the call.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
+from core.settings import Settings
+from core.states import CallbackSource, CallDirection
+from ivr.engine import MenuEngine, caller_number
 from ivr.errors import PromptUnavailable
 from ivr.fastagi import AgiChannel
+from ivr.store import HotlineStore
 
 logger = logging.getLogger(__name__)
 
@@ -13,12 +26,52 @@ logger = logging.getLogger(__name__)
 UNAVAILABLE_PROMPT = "please-try-call-later"
 
 
-async def interim_call_flow(channel: AgiChannel) -> None:
-    """Answer, apologise, hang up: the placeholder until the menu engine exists."""
+class Hotline:
+    def __init__(self, engine: MenuEngine, store: HotlineStore, settings: Settings) -> None:
+        self.engine = engine
+        self.store = store
+        self.settings = settings
+        self.missed_calls = 0
+
+    async def __call__(self, channel: AgiChannel) -> None:
+        script = channel.env.get("network_script", "").strip("/").split("?")[0]
+        if script == "missed":
+            await self.missed_call(channel)
+        elif script == "callback":
+            value = await channel.get_variable("DESBUMI_CALLBACK")
+            request_id = int(value) if value and value.isdigit() else None
+            await self.engine.run(
+                channel, direction=CallDirection.callback, callback_request_id=request_id
+            )
+        elif script in ("ivr", ""):
+            await self.engine.run(channel)
+        else:
+            logger.warning("call_id=%s unknown AGI script %r", channel.call_id, script[:40])
+            await unavailable(channel)
+
+    async def missed_call(self, channel: AgiChannel) -> None:
+        """Store a callback request without answering; the dialplan then rejects the call."""
+        self.missed_calls += 1
+        decision = await asyncio.to_thread(
+            self.store.request_callback,
+            number=caller_number(channel.env),
+            caller_id=None,
+            source=CallbackSource.missed_call,
+            settings=self.settings.callback,
+        )
+        if decision is None:
+            outcome = "withheld"
+        else:
+            outcome = "queued" if decision.created else "merged"
+        logger.info("call_id=%s missed call: %s", channel.call_id, outcome)
+        await channel.set_variable("DESBUMI_MISSED", outcome)
+
+
+async def unavailable(channel: AgiChannel) -> None:
+    """Answer, apologise, hang up: for a script this server does not know."""
     await channel.answer()
     try:
         await channel.stream_file(UNAVAILABLE_PROMPT)
     except PromptUnavailable:
         logger.warning("call_id=%s system prompt %s missing", channel.call_id, UNAVAILABLE_PROMPT)
     await channel.hangup()
-    logger.info("call_id=%s interim flow finished", channel.call_id)

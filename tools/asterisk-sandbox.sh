@@ -112,6 +112,8 @@ load => app_echo.so
 load => app_userevent.so
 load => func_channel.so
 load => func_callerid.so
+load => func_env.so
+load => func_logic.so
 EOF
     cat >"$etc/manager.conf" <<EOF
 [general]
@@ -140,7 +142,20 @@ exten => s,1,AGI(agi://127.0.0.1:$agi/ivr)
 exten => s,1,Answer()
  same => n,Wait(30)
  same => n,Hangup()
+; A caller the test drives over FastAGI (script "caller"): keys, speech, hangup.
+[scripted]
+exten => s,1,Answer()
+ same => n,AGI(agi://127.0.0.1:$agi/caller)
+ same => n,Hangup()
+; The phone a callback rings: answered by a scripted caller.
+[callee]
+exten => _[+0-9].,1,Answer()
+ same => n,AGI(agi://127.0.0.1:$agi/caller)
+ same => n,Hangup()
+; The hotline's own contexts, rendered by desbumi asterisk-config (the tests write it).
+#include extensions_desbumi.conf
 EOF
+    : >"$etc/extensions_desbumi.conf"
     printf '[general]\nenable = no\n' >"$etc/cdr.conf"
     printf '[general]\nenable = no\n' >"$etc/cel.conf"
     printf '[logfiles]\nmessages => notice,warning,error\n' >"$etc/logger.conf"

@@ -72,10 +72,14 @@ def test_serve_runs_everything_and_stops_cleanly(start: Start, base_env: dict[st
     with _agi_call(int(base_env["DESBUMI_AGI__PORT"])) as call:
         assert call.readline() == "ANSWER\n"
         _say(call, "200 result=0")
+        # The language question; the caller presses 9 (ASCII 57): the quick exit.
         assert call.readline().startswith("STREAM FILE ")
-        _say(call, "200 result=0 endpos=1000")
+        _say(call, "200 result=57 endpos=1000")
+        assert call.readline().startswith("STREAM FILE ")
+        _say(call, "200 result=0 endpos=8000")
         assert call.readline() == "HANGUP\n"
-    serve.wait_for_log(f"call_id={CALL_ID} interim flow finished")
+        _say(call, "200 result=1")
+    serve.wait_for_log(f"call_id={CALL_ID} ended: quick_exit")
     serve.wait_for_log("job kinds")
     serve.wait_for_log("scheduler: periodic tasks")
 
@@ -129,10 +133,11 @@ def test_agi_alone(start: Start, base_env: dict[str, str]) -> None:
         _say(call, "200 result=0")
         assert call.readline().startswith("STREAM FILE ")
         _say(call, "200 result=0 endpos=1000")
-        assert call.readline() == "HANGUP\n"
-        _say(call, "200 result=1")
-        assert call.readline() == "", "the server closes the connection after HANGUP"
-    agi.wait_for_log(f"call_id={CALL_ID} interim flow finished")
+        # The menu waits for a key; the caller hangs up instead.
+        assert call.readline().startswith("WAIT FOR DIGIT ")
+        _say(call, "HANGUP")
+        assert call.readline() == "", "the server closes the connection after a hangup"
+    agi.wait_for_log(f"call_id={CALL_ID} ended: hung_up")
     assert agi.stop() == 0
     _assert_clean_log(agi)
 

@@ -100,3 +100,46 @@ def asterisk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Asterisk]:
         yield sandbox
     finally:
         sandbox.stop()
+
+
+def _asterisk_cli(asterisk: Asterisk, command: str) -> str:
+    inner = Path((asterisk.directory / "inner").read_text().strip())
+    root = Path(subprocess.check_output(["bash", str(SANDBOX), "build"], text=True).strip())
+    done = subprocess.run(
+        [
+            "chroot",
+            str(root),
+            "/usr/sbin/asterisk",
+            "-C",
+            f"/{inner.relative_to(root)}/etc/asterisk.conf",
+            "-rx",
+            command,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    return done.stdout + done.stderr
+
+
+@dataclass
+class HotlineSite:
+    """A data directory inside the Asterisk chroot: host path and Asterisk's view of it."""
+
+    asterisk: Asterisk
+    host_dir: Path
+    asterisk_dir: Path
+
+    def cli(self, command: str) -> str:
+        return _asterisk_cli(self.asterisk, command)
+
+
+@pytest.fixture(scope="session")
+def hotline_site(asterisk: Asterisk) -> HotlineSite:
+    """One data directory for the session's hotline calls (prompts are synthesised once)."""
+    inner = Path((asterisk.directory / "inner").read_text().strip())
+    root = Path(subprocess.check_output(["bash", str(SANDBOX), "build"], text=True).strip())
+    host = inner / "data"
+    host.mkdir(parents=True, exist_ok=True)
+    return HotlineSite(asterisk, host, Path("/") / host.relative_to(root))

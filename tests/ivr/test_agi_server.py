@@ -10,7 +10,7 @@ import pytest
 
 from ivr.errors import CallHungUp
 from ivr.fastagi import AgiChannel, FastAgiServer, Recorded, RecordEnd
-from ivr.service import interim_call_flow
+from ivr.service import unavailable
 
 CALLER = "+6281234567890"
 ENV = (
@@ -89,7 +89,7 @@ def test_interim_flow_apologises_and_hangs_up() -> None:
         )
         assert len(received) == 3
 
-    server = run(with_server(interim_call_flow, body))
+    server = run(with_server(unavailable, body))
     assert (server.completed_calls, server.protocol_errors) == (1, 0)
 
 
@@ -211,7 +211,7 @@ def test_missing_prompt_is_not_a_hangup() -> None:
             ],
         )
 
-    server = run(with_server(interim_call_flow, body))
+    server = run(with_server(unavailable, body))
     assert (server.completed_calls, server.protocol_errors) == (1, 0)
 
 
@@ -265,7 +265,7 @@ def test_garbage_reply_is_counted() -> None:
     async def body(server: FastAgiServer) -> None:
         await play_asterisk(server.port, [("ANSWER", "this is not AGI")])
 
-    server = run(with_server(interim_call_flow, body))
+    server = run(with_server(unavailable, body))
     assert server.protocol_errors == 1
 
 
@@ -278,7 +278,7 @@ def test_silent_peer_is_dropped_after_the_timeout() -> None:
         writer.close()
         await writer.wait_closed()
 
-    server = run(with_server(interim_call_flow, body, timeout_s=0.3))
+    server = run(with_server(unavailable, body, timeout_s=0.3))
     assert server.protocol_errors == 1
 
 
@@ -292,7 +292,7 @@ def test_unanswered_command_times_out() -> None:
         writer.close()
         await writer.wait_closed()
 
-    server = run(with_server(interim_call_flow, body, timeout_s=0.3))
+    server = run(with_server(unavailable, body, timeout_s=0.3))
     assert server.protocol_errors == 1
 
 
@@ -310,7 +310,7 @@ def test_fifty_concurrent_calls() -> None:
         ]
         await asyncio.gather(*calls)
 
-    server = run(with_server(interim_call_flow, body))
+    server = run(with_server(unavailable, body))
     assert (server.completed_calls, server.protocol_errors) == (50, 0)
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from ivr.errors import PromptUnavailable
 from ivr.fastagi import AgiChannel, FastAgiServer
-from ivr.service import interim_call_flow
+from ivr.service import unavailable
 from tests.ivr.conftest import Asterisk
 
 pytestmark = pytest.mark.slow
@@ -33,12 +33,12 @@ async def _call(asterisk: Asterisk, flow: Callable[[AgiChannel], Awaitable[None]
     return server
 
 
-def test_real_call_runs_the_interim_flow(asterisk: Asterisk) -> None:
+def test_real_call_runs_the_unavailable_flow(asterisk: Asterisk) -> None:
     seen: list[str] = []
 
     async def flow(channel: AgiChannel) -> None:
         seen.append(channel.env["request"])
-        await interim_call_flow(channel)
+        await unavailable(channel)
         seen.append("done")
 
     server = asyncio.run(_call(asterisk, flow))

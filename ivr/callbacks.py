@@ -1,0 +1,136 @@
+"""The callback dialer: calls back the numbers that left a missed call.
+
+A scheduler task: each tick it takes the due requests (a few at a time, so a burst of
+missed calls cannot flood the trunk), skips quiet hours, and originates a call through
+AMI into the ``desbumi-callback`` context, which runs the menu. The menu marks the
+request answered when the callee reaches it; an attempt that nobody answers is tried
+again after ``retry_after_s``, up to ``max_attempts``, then the request fails and case
+workers see it in the callback queue.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, time, timedelta
+from typing import Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.clock import local_time
+from core.models import CallbackRequest, Caller
+from core.periodic import PeriodicTask
+from core.security import DecryptionFailed, PhoneVault
+from core.settings import CallbackSettings
+from core.states import CallbackSource, CallbackState
+from ivr.errors import AmiActionFailed, AmiUnavailable
+
+logger = logging.getLogger(__name__)
+
+CALLBACK_CONTEXT = "desbumi-callback"
+
+
+class Originator(Protocol):
+    def originate(
+        self,
+        channel: str,
+        *,
+        context: str,
+        exten: str = "s",
+        priority: int = 1,
+        caller_id: str | None = None,
+        variables: dict[str, str] | None = None,
+        timeout_ms: int = 30_000,
+    ) -> dict[str, str]: ...
+
+
+def quiet_until(now: datetime, quiet_hours: str, timezone: str) -> datetime | None:
+    """The end of the quiet hours if ``now`` falls inside them, else None."""
+    if not quiet_hours:
+        return None
+    start_text, _sep, end_text = quiet_hours.partition("-")
+    start, end = time.fromisoformat(start_text), time.fromisoformat(end_text)
+    local = local_time(now, timezone)
+    current = local.time().replace(tzinfo=None)
+    inside = start <= current < end if start <= end else current >= start or current < end
+    if not inside:
+        return None
+    end_local = local.replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)
+    if end_local <= local:
+        end_local += timedelta(days=1)
+    return end_local.astimezone(now.tzinfo)
+
+
+class CallbackDialer:
+    def __init__(
+        self,
+        settings: CallbackSettings,
+        timezone: str,
+        vault: PhoneVault,
+        originator: Originator,
+    ) -> None:
+        self.settings = settings
+        self.timezone = timezone
+        self.vault = vault
+        self.originator = originator
+        self.originated = 0
+
+    def task(self, interval_s: float = 5.0) -> PeriodicTask:
+        return PeriodicTask("hotline.callbacks", interval_s, self.run)
+
+    def run(self, session: Session, now: datetime) -> int:
+        """Originate the due callbacks; returns how many calls were started."""
+        due = session.scalars(
+            select(CallbackRequest)
+            .where(
+                CallbackRequest.source == CallbackSource.missed_call,
+                CallbackRequest.state.in_([CallbackState.pending, CallbackState.dialing]),
+                CallbackRequest.due_at <= now,
+            )
+            .order_by(CallbackRequest.due_at, CallbackRequest.id)
+            .limit(self.settings.batch)
+        ).all()
+        started = 0
+        for request in due:
+            if request.attempts >= self.settings.max_attempts:
+                request.move_to(CallbackState.failed, now)
+                request.last_error = f"no answer after {request.attempts} attempts"
+                logger.info("callback %s failed: no answer", request.id)
+                continue
+            quiet_end = quiet_until(now, self.settings.quiet_hours, self.timezone)
+            if quiet_end is not None:
+                request.due_at = quiet_end
+                request.updated_at = now
+                continue
+            caller = session.get(Caller, request.caller_id)
+            try:
+                number = self.vault.decrypt(caller.phone_encrypted) if caller else ""
+            except DecryptionFailed:
+                number = ""
+            if not number:
+                request.move_to(CallbackState.dialing, now)
+                request.move_to(CallbackState.failed, now)
+                request.last_error = "the number does not decrypt with this secret key"
+                continue
+            try:
+                self.originator.originate(
+                    self.settings.dial.format(number=number),
+                    context=CALLBACK_CONTEXT,
+                    caller_id=self.settings.caller_id or None,
+                    variables={"DESBUMI_CALLBACK": str(request.id)},
+                    timeout_ms=self.settings.ring_s * 1000,
+                )
+            except (AmiUnavailable, AmiActionFailed) as exc:
+                # Asterisk is away: not an attempt; the next tick tries again.
+                request.last_error = f"AMI: {exc}"
+                request.updated_at = now
+                logger.warning("callback %s not started: %s", request.id, exc)
+                break
+            request.move_to(CallbackState.dialing, now)
+            request.attempts += 1
+            request.due_at = now + timedelta(seconds=self.settings.retry_after_s)
+            request.last_error = None
+            started += 1
+            self.originated += 1
+            logger.info("callback %s: attempt %s started", request.id, request.attempts)
+        return started

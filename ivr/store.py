@@ -1,0 +1,353 @@
+"""What the hotline reads and writes in the database.
+
+Every function is synchronous and opens its own short transaction; the call flow runs
+them on a thread (``asyncio.to_thread``) so the event loop that serves every call never
+waits on the database. A report is ONE transaction: the Case, its Recording and the
+transcription Job are stored together or not at all.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, or_, select
+
+from core.callers import caller_for_number
+from core.cases import create_report_case
+from core.clock import Clock
+from core.db import Database
+from core.models import Call, CallbackRequest, Caller, ContentItem, Segment, Village
+from core.recordings import add_recording
+from core.security import PhoneVault
+from core.settings import CallbackSettings
+from core.states import (
+    CallbackSource,
+    CallbackState,
+    CallDirection,
+    CallOutcome,
+    ContentStatus,
+    SegmentStatus,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    call_id: int
+    caller_id: int | None
+    # The language the caller chose last time, so a repeat caller can skip the choice.
+    preferred_language: str | None
+
+
+@dataclass(frozen=True)
+class ContentRef:
+    """One approved content item to play: its newest version in the caller's language."""
+
+    id: int
+    slug: str
+    version: int
+    text: str
+    # An uploaded recording (relative to the data directory, without extension).
+    audio_base: str | None
+
+
+@dataclass(frozen=True)
+class Report:
+    case_id: int
+    reference: str
+    recording_ids: list[int]
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class CallbackDecision:
+    request_id: int
+    # False when an earlier request of the same number within the window absorbed it.
+    created: bool
+
+
+class HotlineStore:
+    def __init__(self, db: Database, vault: PhoneVault, clock: Clock, data_dir: Path) -> None:
+        self.db = db
+        self.vault = vault
+        self.clock = clock
+        self.data_dir = data_dir
+
+    def start_call(
+        self,
+        uniqueid: str,
+        number: str | None,
+        *,
+        direction: CallDirection = CallDirection.inbound,
+        callback_request_id: int | None = None,
+    ) -> CallRecord:
+        """Store the call (and the caller, encrypted); a callback's request is answered."""
+        now = self.clock.now()
+        with self.db.transaction() as session:
+            existing = session.scalar(select(Call).where(Call.asterisk_uniqueid == uniqueid))
+            if existing is not None:
+                # The same channel came back to the menu (e.g. AGI re-entered): one Call.
+                return CallRecord(existing.id, existing.caller_id, None)
+            request = (
+                session.get(CallbackRequest, callback_request_id)
+                if callback_request_id is not None
+                else None
+            )
+            # A callback's callee is the caller who asked; the channel shows our own number.
+            caller = (
+                session.get(Caller, request.caller_id)
+                if request is not None
+                else caller_for_number(session, self.vault, number, now=now)
+            )
+            call = Call(
+                asterisk_uniqueid=uniqueid,
+                caller_id=caller.id if caller else None,
+                direction=direction,
+                started_at=now,
+                menu_path=[],
+            )
+            session.add(call)
+            session.flush()
+            if request is not None:
+                if request.state in (
+                    CallbackState.dialing,
+                    CallbackState.pending,
+                ):
+                    request.move_to(CallbackState.answered, now)
+                    request.answered_call_id = call.id
+            return CallRecord(
+                call.id,
+                caller.id if caller else None,
+                caller.preferred_language if caller and caller.first_seen_at != now else None,
+            )
+
+    def finish_call(
+        self, call_id: int, outcome: CallOutcome, menu_path: list[Any], language: str
+    ) -> None:
+        now = self.clock.now()
+        with self.db.transaction() as session:
+            call = session.get(Call, call_id)
+            if call is None:
+                return
+            call.ended_at = now
+            call.outcome = outcome
+            call.language = language
+            call.menu_path = list(menu_path)
+            if call.caller_id is not None:
+                caller = session.get(Caller, call.caller_id)
+                if caller is not None:
+                    caller.preferred_language = language
+
+    def approved_content(self, topic: str, language: str) -> list[ContentRef]:
+        """The newest approved version of each item of ``topic``, valid now."""
+        now = self.clock.now()
+        newest = (
+            select(ContentItem.slug, func.max(ContentItem.version).label("version"))
+            .where(
+                ContentItem.topic == topic,
+                ContentItem.language == language,
+                ContentItem.status == ContentStatus.approved,
+                or_(ContentItem.valid_from.is_(None), ContentItem.valid_from <= now),
+                or_(ContentItem.valid_until.is_(None), ContentItem.valid_until > now),
+            )
+            .group_by(ContentItem.slug)
+            .subquery()
+        )
+        with self.db.read_session() as session, session.begin():
+            rows = session.scalars(
+                select(ContentItem)
+                .join(
+                    newest,
+                    (ContentItem.slug == newest.c.slug) & (ContentItem.version == newest.c.version),
+                )
+                .order_by(ContentItem.priority.desc(), ContentItem.slug)
+            ).all()
+            return [_content_ref(item) for item in rows]
+
+    def announcements(self, language: str) -> list[ContentRef]:
+        """Approved priority items in ``language`` that are valid now, newest first."""
+        now = self.clock.now()
+        with self.db.read_session() as session, session.begin():
+            rows = session.scalars(
+                select(ContentItem)
+                .where(
+                    ContentItem.priority.is_(True),
+                    ContentItem.language == language,
+                    ContentItem.status == ContentStatus.approved,
+                    or_(ContentItem.valid_from.is_(None), ContentItem.valid_from <= now),
+                    or_(ContentItem.valid_until.is_(None), ContentItem.valid_until > now),
+                )
+                .order_by(ContentItem.approved_at.desc(), ContentItem.id.desc())
+                .limit(3)
+            ).all()
+            return [_content_ref(item) for item in rows]
+
+    def latest_segment(self) -> str | None:
+        """The telephone version of the newest segment that has aired or is ready.
+
+        ``Segment.files["telephone"]`` is an 8 kHz file relative to the data directory,
+        without extension (the radio scheduler writes it).
+        """
+        now = self.clock.now()
+        with self.db.read_session() as session, session.begin():
+            segments = session.scalars(
+                select(Segment)
+                .where(
+                    Segment.status.in_([SegmentStatus.ready, SegmentStatus.aired]),
+                    Segment.air_at <= now,
+                )
+                .order_by(Segment.air_at.desc())
+                .limit(5)
+            ).all()
+            for segment in segments:
+                telephone = segment.files.get("telephone")
+                if isinstance(telephone, str) and telephone:
+                    return telephone
+        return None
+
+    def village_id(self, code: str) -> int | None:
+        if not code:
+            return None
+        with self.db.read_session() as session, session.begin():
+            return session.scalar(select(Village.id).where(Village.code == code))
+
+    def submit_report(
+        self,
+        *,
+        call_id: int,
+        caller_id: int | None,
+        language: str,
+        hints: dict[str, str],
+        recordings: list[Path],
+        fmt: str,
+        partial: bool,
+    ) -> Report:
+        """Case + Recording(s) + transcription Job(s) in ONE transaction.
+
+        With no recording at all (the caller hung up before speaking) the case is still
+        stored, incomplete: her number and keypad hints are a lead for a case worker.
+        """
+        now = self.clock.now()
+        village_code = hints.get("village", "")
+        with self.db.transaction() as session:
+            village_id = (
+                session.scalar(select(Village.id).where(Village.code == village_code))
+                if village_code
+                else None
+            )
+            caller = session.get(Caller, caller_id) if caller_id is not None else None
+            case = create_report_case(
+                session,
+                now=now,
+                caller=caller,
+                call_id=call_id,
+                village_id=village_id,
+                language=language,
+                keypad_hints=hints,
+                incomplete=partial,
+            )
+            if caller is not None and village_id is not None and caller.home_village_id is None:
+                caller.home_village_id = village_id
+            stored = [
+                add_recording(
+                    session,
+                    path,
+                    data_dir=self.data_dir,
+                    fmt=fmt,
+                    now=now,
+                    language=language,
+                    case_id=case.id,
+                    call_id=call_id,
+                    partial=partial and index == len(recordings) - 1,
+                )
+                for index, path in enumerate(recordings)
+            ]
+            if not stored:
+                case.incomplete = True
+            call = session.get(Call, call_id)
+            if call is not None:
+                call.outcome = CallOutcome.reported
+                if village_id is not None:
+                    call.village_id = village_id
+            return Report(
+                case.id,
+                case.reference,
+                [r.id for r in stored],
+                sum(r.duration_s for r in stored),
+            )
+
+    def request_callback(
+        self,
+        *,
+        number: str | None,
+        caller_id: int | None,
+        source: CallbackSource,
+        settings: CallbackSettings,
+        call_id: int | None = None,
+        preferred_time: str = "any",
+        language: str = "id",
+    ) -> CallbackDecision | None:
+        """Queue a callback; one per number and source per ``window_min``.
+
+        A missed call is called back into the menu by the dialer; a menu request waits
+        in the case workers' queue for a person to call. None for a withheld number.
+        """
+        now = self.clock.now()
+        with self.db.transaction() as session:
+            caller = (
+                session.get(Caller, caller_id)
+                if caller_id is not None
+                else caller_for_number(session, self.vault, number, now=now)
+            )
+            if caller is None:
+                return None
+            window_start = now - timedelta(minutes=settings.window_min)
+            earlier = session.scalar(
+                select(CallbackRequest)
+                .where(
+                    CallbackRequest.phone_hash == caller.phone_hash,
+                    CallbackRequest.source == source,
+                    or_(
+                        CallbackRequest.created_at >= window_start,
+                        CallbackRequest.state.in_([CallbackState.pending, CallbackState.dialing]),
+                    ),
+                    CallbackRequest.state != CallbackState.cancelled,
+                )
+                .order_by(CallbackRequest.created_at.desc())
+                .limit(1)
+            )
+            if earlier is not None:
+                if source is CallbackSource.menu and earlier.state is CallbackState.pending:
+                    # Asked again: the newest preferred time is the one that holds.
+                    earlier.preferred_time = preferred_time
+                    earlier.updated_at = now
+                return CallbackDecision(earlier.id, created=False)
+            delay = settings.delay_s if source is CallbackSource.missed_call else 0.0
+            request = CallbackRequest(
+                caller_id=caller.id,
+                phone_hash=caller.phone_hash,
+                source=source,
+                call_id=call_id,
+                preferred_time=preferred_time,
+                language=language or caller.preferred_language,
+                state=CallbackState.pending,
+                attempts=0,
+                due_at=now + timedelta(seconds=delay),
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(request)
+            session.flush()
+            return CallbackDecision(request.id, created=True)
+
+
+def _content_ref(item: ContentItem) -> ContentRef:
+    audio = item.audio_path
+    if audio:
+        audio = str(Path(audio).with_suffix(""))
+    return ContentRef(item.id, item.slug, item.version, item.body_text, audio or None)

@@ -1,0 +1,264 @@
+"""Calls through the real Asterisk whose caller leg the test drives.
+
+AMI ``Originate Channel=Local/s@scripted Context=desbumi-ivr`` makes two legs: ``;1``
+runs the hotline's dialplan (and so the menu engine over FastAGI), ``;2`` runs context
+``scripted``, whose AGI connects to the same test server as script ``caller``. The
+caller's steps wait for what the engine reports it is doing on the other leg (a prompt
+starting, a recording starting) before sending DTMF or speech, because DTMF sent while
+no AGI command is reading is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.clock import SystemClock
+from core.db import Database
+from core.settings import Settings
+from ivr.app import build_hotline
+from ivr.asterisk_config import render
+from ivr.fastagi import AgiChannel, FastAgiServer
+from ivr.prompts import PromptLibrary
+from ivr.service import Hotline
+from tests.conftest import make_settings
+from tests.ivr.conftest import HotlineSite
+
+# Short stand-in texts keep calls quick; the shipped texts are checked on their own.
+# Indonesian only: with one language the menu skips the language question.
+TEST_TEXTS = {
+    key: key.replace("-", " ")
+    for key in (
+        "choose-language main-menu info-topics embassy-countries invalid-choice report-intro "
+        "consent hint-problem hint-country hint-village record-now record-confirm "
+        "report-thanks callback-intro quick-exit goodbye no-content report-reference "
+        "report-reference-again record-empty record-failed record-playback callback-thanks "
+        "callback-no-number transfer-connecting transfer-unavailable latest-intro latest-none "
+        "system-error fallback-apology"
+    ).split()
+}
+TEST_TEXTS.update(
+    {
+        f"digit-{d}": w
+        for d, w in zip(
+            "0123456789",
+            "nol satu dua tiga empat lima enam tujuh delapan sembilan".split(),
+            strict=True,
+        )
+    }
+)
+
+
+@dataclass(frozen=True)
+class Await:
+    """Wait until the hotline leg reports ``event`` (with ``detail``, if given)."""
+
+    event: str
+    detail: str | None = None
+    timeout_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class Press:
+    digits: str
+
+
+@dataclass(frozen=True)
+class Say:
+    """Play a file into the call (the caller speaking); Asterisk path, no extension."""
+
+    path: str
+
+
+@dataclass(frozen=True)
+class Silence:
+    seconds: int
+
+
+@dataclass(frozen=True)
+class HangUp:
+    pass
+
+
+Step = Await | Press | Say | Silence | HangUp
+
+
+@dataclass
+class Trace:
+    events: list[tuple[str, str]] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def played(self) -> list[str]:
+        return [detail for event, detail in self.events if event == "play"]
+
+
+class Harness:
+    """A FastAGI server for the hotline and the scripted callers of one test."""
+
+    def __init__(self, site: HotlineSite, settings: Settings, db: Database) -> None:
+        self.site = site
+        self.settings = settings
+        self.db = db
+        self.traces: dict[str, Trace] = defaultdict(Trace)
+        library = PromptLibrary(
+            settings.data_dir, settings.asterisk_data_dir, texts={"id": TEST_TEXTS, "ms": {}}
+        )
+        self.hotline: Hotline = build_hotline(
+            settings, db, SystemClock(), observer=self._observe, library=library
+        )
+        self.scripts: list[Sequence[Step]] = []
+        self.caller_errors: list[str] = []
+        self.server = FastAgiServer(self._dispatch, "127.0.0.1", site.asterisk.agi_port, 60)
+
+    def _observe(self, channel: str, event: str, detail: str) -> None:
+        trace = self.traces[channel.rsplit(";", 1)[0]]
+        trace.events.append((event, detail))
+        trace.changed.set()
+
+    async def _dispatch(self, channel: AgiChannel) -> None:
+        if channel.env.get("network_script") == "caller":
+            await self._caller(channel)
+        else:
+            await self.hotline(channel)
+
+    async def _caller(self, channel: AgiChannel) -> None:
+        trace = self.traces[channel.env["channel"].rsplit(";", 1)[0]]
+        steps = self.scripts.pop(0) if self.scripts else [Await("hangup")]
+        seen = 0
+        for step in steps:
+            match step:
+                case Await(event, detail, timeout_s):
+                    seen = await _wait(trace, seen, event, detail, timeout_s, self.caller_errors)
+                case Press(digits):
+                    # The prompt has started on the other leg; give Asterisk a moment.
+                    await asyncio.sleep(0.3)
+                    await channel.exec("SendDTMF", digits)
+                case Say(path):
+                    await channel.stream_file(path, "")
+                case Silence(seconds):
+                    await channel.exec("Playback", f"silence/{seconds}")
+                case HangUp():
+                    await channel.hangup()
+                    return
+
+    async def call(
+        self, steps: Sequence[Step], *, context: str = "desbumi-ivr", wait_s: float = 90
+    ) -> Trace:
+        """Place one call whose caller follows ``steps``; returns the hotline leg's trace."""
+        self.scripts.append(steps)
+        before = set(self.traces)
+        completed = self.server.completed_calls
+        await asyncio.to_thread(
+            self.site.asterisk.ami,
+            {
+                "Action": "Originate",
+                "Channel": "Local/s@scripted",
+                "Context": context,
+                "Exten": "s",
+                "Priority": "1",
+                "Async": "true",
+                "CallerID": "+62 812-3456-7890",
+            },
+        )
+        # Both legs must finish: the hotline's and the caller's.
+        for _ in range(int(wait_s * 10)):
+            if self.server.completed_calls >= completed + 2:
+                break
+            await asyncio.sleep(0.1)
+        new = [name for name in self.traces if name not in before]
+        assert new, "the hotline never reported anything for this call"
+        return self.traces[new[0]]
+
+
+async def _wait(
+    trace: Trace,
+    seen: int,
+    event: str,
+    detail: str | None,
+    timeout_s: float,
+    errors: list[str],
+) -> int:
+    async def reached() -> int:
+        index = seen
+        while True:
+            while index < len(trace.events):
+                got_event, got_detail = trace.events[index]
+                index += 1
+                if got_event == event and (detail is None or got_detail.startswith(detail)):
+                    return index
+            trace.changed.clear()
+            await trace.changed.wait()
+
+    try:
+        return await asyncio.wait_for(reached(), timeout_s)
+    except TimeoutError:
+        errors.append(f"caller waited in vain for {event} {detail or ''}: {trace.events[-5:]}")
+        raise
+
+
+def site_settings(site: HotlineSite, database_url: str, tmp_path: Path, **env: str) -> Settings:
+    """Settings whose data directory is inside the Asterisk chroot."""
+    settings = make_settings(
+        tmp_path,
+        database_url,
+        DESBUMI_DATA_DIR=str(site.host_dir),
+        DESBUMI_HOTLINE__ASTERISK_DATA_DIR=str(site.asterisk_dir),
+        DESBUMI_HOTLINE__DIGIT_TIMEOUT_S="2",
+        DESBUMI_HOTLINE__VOICEMAIL_SETTLE_S="0",
+        DESBUMI_AGI__PORT=str(site.asterisk.agi_port),
+        **env,
+    )
+    return settings
+
+
+def install_dialplan(site: HotlineSite, settings: Settings) -> None:
+    """Render the hotline's Asterisk files into the sandbox and reload its dialplan."""
+    etc = Path((site.asterisk.directory / "inner").read_text().strip()) / "etc"
+    library = PromptLibrary(
+        settings.data_dir, settings.asterisk_data_dir, texts={"id": TEST_TEXTS, "ms": {}}
+    )
+    render(settings, etc, library)
+    # A caller who speaks after the apology and the beep (for the fallback voicemail).
+    with (etc / "extensions_desbumi.conf").open("a", encoding="utf-8") as handle:
+        handle.write(
+            "\n[speaker]\nexten => _[a-z].,1,Answer()\n"
+            " same => n,Playback(silence/5)\n"
+            f" same => n,Playback({site.asterisk_dir}/speech/${{EXTEN}})\n"
+            " same => n,Playback(silence/7)\n same => n,Hangup()\n"
+        )
+    output = site.cli("dialplan reload")
+    assert "Dialplan reloaded" in output or "reload" in output.lower(), output
+
+
+def speech(site: HotlineSite, name: str, text: str) -> tuple[str, float]:
+    """Real speech (espeak-ng) as an 8 kHz file in the site; (Asterisk path, seconds)."""
+    folder = site.host_dir / "speech"
+    folder.mkdir(exist_ok=True)
+    wav = folder / f"{name}.22k.wav"
+    subprocess.run(["espeak-ng", "-v", "id", "-w", str(wav), text], check=True)
+    target = folder / f"{name}.sln"
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(wav),
+            "-ar",
+            "8000",
+            "-ac",
+            "1",
+            "-f",
+            "s16le",
+            str(target),
+        ],
+        check=True,
+    )
+    seconds = target.stat().st_size / 16000
+    return str(site.asterisk_dir / "speech" / name), seconds
