@@ -27,6 +27,7 @@ from pydantic_settings import (
 )
 from pydantic_settings.sources.utils import parse_env_vars
 
+from core.clock import parse_daily_window
 from core.errors import ConfigurationError
 
 ENV_PREFIX = "DESBUMI_"
@@ -113,24 +114,6 @@ class AmiSettings(BaseModel):
     timeout_s: float = Field(default=5.0, gt=0)
 
 
-def _clock_range(value: str) -> str:
-    """``HH:MM-HH:MM``; the range may wrap past midnight (``21:00-07:00``)."""
-    start, sep, end = value.partition("-")
-    for text in (start, end):
-        hours, colon, minutes = text.partition(":")
-        if not (
-            sep
-            and colon
-            and hours.isdigit()
-            and minutes.isdigit()
-            and len(minutes) == 2
-            and int(hours) < 24
-            and int(minutes) < 60
-        ):
-            raise ValueError(f"{value!r} is not HH:MM-HH:MM")
-    return value
-
-
 class CallbackSettings(BaseModel):
     """Calling back: a missed call is rejected unanswered (free), then the centre calls."""
 
@@ -155,7 +138,10 @@ class CallbackSettings(BaseModel):
     @field_validator("quiet_hours")
     @classmethod
     def _quiet(cls, value: str) -> str:
-        return "" if not value.strip() else _clock_range(value.strip())
+        if not value.strip():
+            return ""
+        parse_daily_window(value)
+        return value.strip()
 
     @field_validator("dial")
     @classmethod

@@ -11,13 +11,13 @@ workers see it in the callback queue.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.clock import local_time
+from core.clock import in_daily_window, local_time, parse_daily_window
 from core.models import CallbackRequest, Caller
 from core.periodic import PeriodicTask
 from core.security import DecryptionFailed, PhoneVault
@@ -48,13 +48,11 @@ def quiet_until(now: datetime, quiet_hours: str, timezone: str) -> datetime | No
     """The end of the quiet hours if ``now`` falls inside them, else None."""
     if not quiet_hours:
         return None
-    start_text, _sep, end_text = quiet_hours.partition("-")
-    start, end = time.fromisoformat(start_text), time.fromisoformat(end_text)
+    window = parse_daily_window(quiet_hours)
     local = local_time(now, timezone)
-    current = local.time().replace(tzinfo=None)
-    inside = start <= current < end if start <= end else current >= start or current < end
-    if not inside:
+    if not in_daily_window(window, local):
         return None
+    end = window[1]
     end_local = local.replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)
     if end_local <= local:
         end_local += timedelta(days=1)

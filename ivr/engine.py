@@ -14,12 +14,10 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from datetime import time as clock_time
 from pathlib import Path
 from typing import Any
 
-from core.clock import Clock, local_time
+from core.clock import Clock, in_daily_window, local_time, parse_daily_window
 from core.settings import Settings
 from core.states import CallbackSource, CallDirection, CallOutcome
 from ivr.errors import CallHungUp, PromptUnavailable
@@ -416,7 +414,8 @@ class MenuEngine:
         return node.next
 
     async def _transfer(self, state: CallState, node: TransferNode) -> str | None:
-        if not _within(node.office_hours, local_time(self.clock.now(), self.settings.timezone)):
+        now = local_time(self.clock.now(), self.settings.timezone)
+        if not in_daily_window(parse_daily_window(node.office_hours), now):
             return node.after_hours
         await self._play_keys(state, ["transfer-connecting"], "")
         self._emit(state, "dial", node.dial)
@@ -638,11 +637,3 @@ class MenuEngine:
 def caller_number(env: dict[str, Any]) -> str | None:
     number = str(env.get("callerid", "")).strip()
     return number if number and number.lower() not in ("unknown", "anonymous") else None
-
-
-def _within(hours: str, moment: datetime) -> bool:
-    start_text, _sep, end_text = hours.partition("-")
-    start = clock_time.fromisoformat(start_text)
-    end = clock_time.fromisoformat(end_text)
-    now = moment.time().replace(tzinfo=None)
-    return start <= now < end if start <= end else now >= start or now < end

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from core.clock import parse_daily_window
 from ivr.errors import IvrError
 
 RESERVED_KEYS = frozenset("*0#")
@@ -124,9 +125,13 @@ class TransferNode(_Node):
     @field_validator("office_hours")
     @classmethod
     def _hours(cls, value: str) -> str:
-        start, sep, end = value.partition("-")
-        if not sep or not all(_is_clock(t) for t in (start, end)) or start >= end:
-            raise ValueError("office_hours is HH:MM-HH:MM, start before end")
+        message = "office_hours is HH:MM-HH:MM, start before end"
+        try:
+            start, end = parse_daily_window(value)
+        except ValueError:
+            raise ValueError(message) from None
+        if start >= end:
+            raise ValueError(message)
         return value
 
 
@@ -175,18 +180,6 @@ class Menu(BaseModel):
         if isinstance(node, MenuNode):
             for key, target in node.options.items():
                 yield f"option {key}", target
-
-
-def _is_clock(text: str) -> bool:
-    hours, sep, minutes = text.partition(":")
-    return (
-        sep == ":"
-        and hours.isdigit()
-        and minutes.isdigit()
-        and len(minutes) == 2
-        and 0 <= int(hours) <= 23
-        and 0 <= int(minutes) <= 59
-    )
 
 
 def _check_graph(menu: Menu) -> None:
@@ -255,20 +248,6 @@ def prompt_keys(menu: Menu) -> set[str]:
             keys.update(f"hint-{hint}" for hint in node.hints)
             keys.update({"record-now", "record-confirm"})
     return keys
-
-
-def load_prompt_texts(language: str = "id") -> dict[str, str]:
-    """The shipped system prompt texts for ``language`` (key -> text)."""
-    name = f"prompts_{language}.yaml"
-    data = yaml.safe_load(resources.files("ivr").joinpath(name).read_text(encoding="utf-8"))
-    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
-        raise MenuError(f"{name}: expected key: text pairs")
-    return {str(k): v for k, v in data.items()}
-
-
-def missing_prompts(menu: Menu, texts: Mapping[str, str]) -> list[str]:
-    """Prompt keys the menu uses that have no text (and so no synthesised voice)."""
-    return sorted(prompt_keys(menu) - set(texts))
 
 
 def load_menu(path: Path | None = None) -> Menu:

@@ -58,6 +58,10 @@ def test_postgres_urls_use_psycopg3() -> None:
         ({"DESBUMI_LOG_LEVEL": "LOUD"}, "DESBUMI_LOG_LEVEL"),
         ({"DESBUMI_DATABSE__URL": "sqlite://"}, "DESBUMI_DATABSE__URL"),
         ({"DESBUMI_AMI__HOTS": "x"}, "DESBUMI_AMI__HOTS"),
+        ({"DESBUMI_CALLBACK__QUIET_HOURS": "21:00-7"}, "DESBUMI_CALLBACK__QUIET_HOURS"),
+        ({"DESBUMI_CALLBACK__QUIET_HOURS": "24:00-07:00"}, "DESBUMI_CALLBACK__QUIET_HOURS"),
+        ({"DESBUMI_CALLBACK__DIAL": "PJSIP/gateway"}, "DESBUMI_CALLBACK__DIAL"),
+        ({"DESBUMI_HOTLINE__RECORD_FORMAT": "mp3"}, "DESBUMI_HOTLINE__RECORD_FORMAT"),
     ],
 )
 def test_bad_values_name_the_variable(environ: dict[str, str], names: str) -> None:
