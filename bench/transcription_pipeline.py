@@ -32,9 +32,10 @@ from core import migrate  # noqa: E402
 from core.clock import SystemClock  # noqa: E402
 from core.db import Database  # noqa: E402
 from core.models import Recording  # noqa: E402
+from core.recordings import enqueue_transcription  # noqa: E402
 from core.settings import load_settings  # noqa: E402
 from core.worker import Worker  # noqa: E402
-from transcription.service import KIND, TranscriptionHandler, enqueue_transcription  # noqa: E402
+from transcription.service import KIND, TranscriptionHandler  # noqa: E402
 from transcription.vosk_engine import ModelCache, decode  # noqa: E402
 
 MODEL = Path(__file__).resolve().parent.parent / "tests" / "data" / "vosk-test-model"

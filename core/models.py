@@ -25,8 +25,11 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    and_,
+    or_,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql.elements import ColumnElement
 
 from core.states import (
     URGENCY_RANK,
@@ -370,6 +373,16 @@ class ContentItem(Base):
     updated_at: Mapped[datetime]
 
     __table_args__ = (UniqueConstraint("slug", "version", name="uq_content_items_slug_version"),)
+
+    @classmethod
+    def playable_at(cls, moment: datetime) -> ColumnElement[bool]:
+        """SQL: approved and inside its validity window at ``moment`` (the hotline and the
+        radio play nothing else)."""
+        return and_(
+            cls.status == ContentStatus.approved,
+            or_(cls.valid_from.is_(None), cls.valid_from <= moment),
+            or_(cls.valid_until.is_(None), cls.valid_until > moment),
+        )
 
 
 class Programme(Base):

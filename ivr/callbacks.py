@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,25 +22,12 @@ from core.periodic import PeriodicTask
 from core.security import DecryptionFailed, PhoneVault
 from core.settings import CallbackSettings
 from core.states import CallbackSource, CallbackState
+from ivr.ami import AmiConnection
 from ivr.errors import AmiActionFailed, AmiUnavailable
 
 logger = logging.getLogger(__name__)
 
 CALLBACK_CONTEXT = "desbumi-callback"
-
-
-class Originator(Protocol):
-    def originate(
-        self,
-        channel: str,
-        *,
-        context: str,
-        exten: str = "s",
-        priority: int = 1,
-        caller_id: str | None = None,
-        variables: dict[str, str] | None = None,
-        timeout_ms: int = 30_000,
-    ) -> dict[str, str]: ...
 
 
 def quiet_until(now: datetime, quiet_hours: str, timezone: str) -> datetime | None:
@@ -65,12 +51,12 @@ class CallbackDialer:
         settings: CallbackSettings,
         timezone: str,
         vault: PhoneVault,
-        originator: Originator,
+        ami: AmiConnection,
     ) -> None:
         self.settings = settings
         self.timezone = timezone
         self.vault = vault
-        self.originator = originator
+        self.ami = ami
         self.originated = 0
 
     def task(self, interval_s: float = 5.0) -> PeriodicTask:
@@ -111,7 +97,7 @@ class CallbackDialer:
                 request.last_error = "the number does not decrypt with this secret key"
                 continue
             try:
-                self.originator.originate(
+                self.ami.originate(
                     self.settings.dial.format(number=number),
                     context=CALLBACK_CONTEXT,
                     caller_id=self.settings.caller_id or None,

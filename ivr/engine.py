@@ -66,12 +66,9 @@ class CallState:
     channel: AgiChannel
     record: CallRecord
     language: str
-    direction: CallDirection
-    number: str | None
     outcome: CallOutcome = CallOutcome.hung_up
     path: list[list[str]] = field(default_factory=list)
     menus: list[str] = field(default_factory=list)
-    played: list[str] = field(default_factory=list)
 
     @property
     def call_id(self) -> str:
@@ -118,11 +115,10 @@ class MenuEngine:
         direction: CallDirection = CallDirection.inbound,
         callback_request_id: int | None = None,
     ) -> None:
-        number = caller_number(channel.env)
         record = await asyncio.to_thread(
             self.store.start_call,
             channel.call_id,
-            number,
+            caller_number(channel.env),
             direction=direction,
             callback_request_id=callback_request_id,
         )
@@ -130,8 +126,6 @@ class MenuEngine:
             channel=channel,
             record=record,
             language=record.preferred_language or self._default_language(),
-            direction=direction,
-            number=number,
         )
         self.stats.calls += 1
         try:
@@ -209,7 +203,6 @@ class MenuEngine:
         if path is None:
             return ""
         self._emit(state, "play", label)
-        state.played.append(label)
         try:
             return await state.channel.stream_file(path, escape)
         except PromptUnavailable:
@@ -316,17 +309,19 @@ class MenuEngine:
                 state, prompts, "".join(node.options), node.timeout_s, node.retries
             )
         except _Back:
-            return self._previous_menu(state, name)
+            return self._previous_menu(state, name, name)
         if not digit:
             logger.info("call_id=%s no valid key at %s; fallback", state.call_id, name)
             return node.fallback
         state.path[-1].append(digit)
         return node.options[digit]
 
-    def _previous_menu(self, state: CallState, current: str) -> str:
-        while state.menus and state.menus[-1] == current:
+    def _previous_menu(self, state: CallState, leaving: str | None, otherwise: str) -> str:
+        """The menu before ``leaving`` (or the last menu, from a non-menu node); ``otherwise``
+        when there is none."""
+        while state.menus and state.menus[-1] == leaving:
             state.menus.pop()
-        return state.menus.pop() if state.menus else current
+        return state.menus.pop() if state.menus else otherwise
 
     async def _content(self, state: CallState, node: ContentNode) -> str:
         items = await asyncio.to_thread(self.store.approved_content, node.topic, state.language)
@@ -341,7 +336,7 @@ class MenuEngine:
         try:
             await self._play_items(state, items)
         except _Back:
-            return self._previous_menu(state, "") if state.menus else node.next
+            return self._previous_menu(state, None, node.next)
         return node.next
 
     async def _play_items(self, state: CallState, items: list[ContentRef]) -> None:
@@ -398,7 +393,7 @@ class MenuEngine:
                 state, prompts, "".join(CALLBACK_TIMES), self.settings.hotline.digit_timeout_s, 2
             )
         except _Back:
-            return self._previous_menu(state, "") if state.menus else node.next
+            return self._previous_menu(state, None, node.next)
         await asyncio.to_thread(
             self.store.request_callback,
             number=None,
@@ -436,7 +431,7 @@ class MenuEngine:
             intro = [node.prompt] if node.prompt else []
             consent = await self._ask(state, [*intro, node.consent_prompt], "12", timeout, 3)
         except _Back:
-            return self._previous_menu(state, "") if state.menus else node.declined
+            return self._previous_menu(state, None, node.declined)
         if consent != "1":
             # No consent, no recording: back to the menu (nothing is stored).
             self._emit(state, "consent", "declined")
@@ -480,7 +475,6 @@ class MenuEngine:
         if path is None:
             return ""
         self._emit(state, "play", "hint-village")
-        state.played.append("hint-village")
         self._emit(state, "listen", "digits")
         digits = await state.channel.get_data(path, int(wait_s * 1000), 10)
         digits = "".join(c for c in digits if c.isdigit())

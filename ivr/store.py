@@ -29,7 +29,6 @@ from core.states import (
     CallbackState,
     CallDirection,
     CallOutcome,
-    ContentStatus,
     SegmentStatus,
 )
 
@@ -151,9 +150,7 @@ class HotlineStore:
             .where(
                 ContentItem.topic == topic,
                 ContentItem.language == language,
-                ContentItem.status == ContentStatus.approved,
-                or_(ContentItem.valid_from.is_(None), ContentItem.valid_from <= now),
-                or_(ContentItem.valid_until.is_(None), ContentItem.valid_until > now),
+                ContentItem.playable_at(now),
             )
             .group_by(ContentItem.slug)
             .subquery()
@@ -178,9 +175,7 @@ class HotlineStore:
                 .where(
                     ContentItem.priority.is_(True),
                     ContentItem.language == language,
-                    ContentItem.status == ContentStatus.approved,
-                    or_(ContentItem.valid_from.is_(None), ContentItem.valid_from <= now),
-                    or_(ContentItem.valid_until.is_(None), ContentItem.valid_until > now),
+                    ContentItem.playable_at(now),
                 )
                 .order_by(ContentItem.approved_at.desc(), ContentItem.id.desc())
                 .limit(3)
@@ -209,12 +204,6 @@ class HotlineStore:
                 if isinstance(telephone, str) and telephone:
                     return telephone
         return None
-
-    def village_id(self, code: str) -> int | None:
-        if not code:
-            return None
-        with self.db.read_session() as session, session.begin():
-            return session.scalar(select(Village.id).where(Village.code == code))
 
     def submit_report(
         self,

@@ -22,7 +22,7 @@ from core.db import Database
 from core.errors import JobFailed, JobHeld
 from core.models import Case, Recording, Transcript
 from core.queue import ClaimedJob
-from core.recordings import TRANSCRIBE_KIND, enqueue_transcription
+from core.recordings import TRANSCRIBE_KIND
 from core.settings import Settings
 from core.states import URGENCY_RANK, TranscriptionStatus
 from core.worker import Effect
@@ -34,14 +34,6 @@ logger = logging.getLogger(__name__)
 
 KIND = TRANSCRIBE_KIND
 AWAITING_MODEL = "awaiting_model"
-# Re-exported: tests and benchmarks queue transcriptions through this module.
-__all__ = [
-    "KIND",
-    "TranscriptionHandler",
-    "apply_triage",
-    "enqueue_transcription",
-    "release_awaiting",
-]
 
 
 def _set_status(recording_id: int, status: TranscriptionStatus, error: str | None) -> Effect:

@@ -10,9 +10,10 @@ from sqlalchemy import create_engine, select
 from core import queue
 from core.db import Database
 from core.models import Job, Recording
+from core.recordings import enqueue_transcription
 from core.states import JobState, TranscriptionStatus
 from tests.desbumi.conftest import Run
-from transcription.service import KIND, enqueue_transcription
+from transcription.service import KIND
 
 MODEL = Path(__file__).resolve().parent.parent / "data" / "vosk-test-model"
 

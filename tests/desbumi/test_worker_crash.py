@@ -14,9 +14,9 @@ from sqlalchemy import create_engine, select
 
 from core.db import Database
 from core.models import Job, Recording, Transcript
+from core.recordings import enqueue_transcription
 from core.states import JobState, TranscriptionStatus
 from tests.desbumi.conftest import Run, Running, clean_env
-from transcription.service import enqueue_transcription
 
 pytestmark = pytest.mark.slow
 MODEL = Path(__file__).resolve().parent.parent / "data" / "vosk-test-model"

@@ -21,6 +21,7 @@ from tests.ivr.harness import (
     Harness,
     Press,
     Say,
+    Step,
     install_dialplan,
     site_settings,
     speech,
@@ -136,6 +137,23 @@ def test_information_by_topic_then_quick_exit(
         assert NUMBER_DIGITS.encode() not in caller.phone_encrypted
 
 
+def _up_to_the_beep(problem: str, country: str, village: str) -> list[Step]:
+    """Option 2, consent, the three keypad hints, then wait for the recording to start."""
+    return [
+        Await("play", "main-menu"),
+        Press("2"),
+        Await("play", "consent"),
+        Press("1"),
+        Await("play", "hint-problem"),
+        Press(problem),
+        Await("play", "hint-country"),
+        Press(country),
+        Await("listen", "digits"),
+        Press(village),
+        Await("record"),
+    ]
+
+
 def test_report_with_real_speech_is_stored_with_its_job(
     hotline_site: HotlineSite, site_db: tuple[Settings, Database]
 ) -> None:
@@ -153,17 +171,7 @@ def test_report_with_real_speech_is_stored_with_its_job(
         traces.append(
             await harness.call(
                 [
-                    Await("play", "main-menu"),
-                    Press("2"),
-                    Await("play", "consent"),
-                    Press("1"),
-                    Await("play", "hint-problem"),
-                    Press("2"),
-                    Await("play", "hint-country"),
-                    Press("1"),
-                    Await("listen", "digits"),
-                    Press("1234#"),
-                    Await("record"),
+                    *_up_to_the_beep(problem="2", country="1", village="1234#"),
                     Say(spoken),
                     Press("#"),
                     Await("play", "record-confirm"),
@@ -210,17 +218,7 @@ def test_hangup_while_recording_keeps_the_partial_recording(
     async def body() -> None:
         await harness.call(
             [
-                Await("play", "main-menu"),
-                Press("2"),
-                Await("play", "consent"),
-                Press("1"),
-                Await("play", "hint-problem"),
-                Press("3"),
-                Await("play", "hint-country"),
-                Press("2"),
-                Await("listen", "digits"),
-                Press("#"),
-                Await("record"),
+                *_up_to_the_beep(problem="3", country="2", village="#"),
                 Say(spoken),
                 HangUp(),
             ]

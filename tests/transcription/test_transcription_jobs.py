@@ -16,16 +16,12 @@ from sqlalchemy import func, select
 
 from core.db import Database
 from core.models import Case, Job, Recording, Transcript
+from core.recordings import enqueue_transcription
 from core.settings import Settings
 from core.states import JobState, TranscriptionStatus
 from core.worker import Worker
 from tests.conftest import make_settings
-from transcription.service import (
-    KIND,
-    TranscriptionHandler,
-    enqueue_transcription,
-    release_awaiting,
-)
+from transcription.service import KIND, TranscriptionHandler, release_awaiting
 from transcription.vosk_engine import ModelCache
 
 MODEL = Path(__file__).resolve().parent.parent / "data" / "vosk-test-model"
