@@ -21,6 +21,8 @@ from enum import StrEnum
 import uvicorn
 
 from admin_api.app import create_app
+from broadcasts import render as content_render
+from broadcasts.render import RenderContentHandler
 from core.clock import Clock, SystemClock
 from core.db import Database
 from core.errors import ConfigurationError
@@ -46,7 +48,10 @@ class Part(StrEnum):
 
 def job_handlers(settings: Settings, db: Database, clock: Clock) -> dict[str, Handler]:
     """The job kinds this installation runs, from the feature packages."""
-    return {transcription.KIND: TranscriptionHandler(settings, db, clock, ModelCache())}
+    return {
+        transcription.KIND: TranscriptionHandler(settings, db, clock, ModelCache()),
+        content_render.KIND: RenderContentHandler(settings, db, clock),
+    }
 
 
 def _cannot_listen(part: str, host: str, port: int, exc: OSError) -> ConfigurationError:
