@@ -390,12 +390,27 @@ class ContentItem(Base):
     @classmethod
     def playable_at(cls, moment: datetime) -> ColumnElement[bool]:
         """SQL: approved and inside its validity window at ``moment`` (the hotline and the
-        radio play nothing else)."""
+        radio play nothing else). :func:`content_playable` is the same rule for loaded rows;
+        a property test holds the two together."""
         return and_(
             cls.status == ContentStatus.approved,
             or_(cls.valid_from.is_(None), cls.valid_from <= moment),
             or_(cls.valid_until.is_(None), cls.valid_until > moment),
         )
+
+
+def content_playable(
+    status: ContentStatus,
+    valid_from: datetime | None,
+    valid_until: datetime | None,
+    moment: datetime,
+) -> bool:
+    """:meth:`ContentItem.playable_at` in Python, for the radio planner's pure functions."""
+    return (
+        status is ContentStatus.approved
+        and (valid_from is None or valid_from <= moment)
+        and (valid_until is None or valid_until > moment)
+    )
 
 
 class Programme(Base):
