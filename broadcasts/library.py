@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 from audio.errors import AudioError
 from audio.ffmpeg import convert_to_master
 from audio.ffprobe import probe_media
+from audio.mastering import measure_loudness
 from audio.tts import VOICES
 from broadcasts.errors import (
     ContentImmutable,
@@ -273,7 +274,7 @@ def edit_draft(
     if item.audio_path is None and {"body_text", "language"} & set(changed):
         # The synthesised audio said the old text.
         item.radio_audio_path = None
-        item.duration_s = None
+        item.duration_s = item.loudness_lufs = item.true_peak_db = None
     item.updated_at = now
     _audit(session, item, actor_id, now, "content.edit", {"fields": changed})
     return item
@@ -333,6 +334,10 @@ def attach_recording(
             convert_to_master(settings.ffmpeg, upload, staged / "radio.wav", staged / "phone")
         except AudioError as exc:
             raise RecordingRejected(str(exc).replace(upload.name, name)) from None
+        try:
+            loudness = measure_loudness(settings.ffmpeg, ["-i", str(staged / "radio.wav")])
+        except AudioError as exc:
+            raise RecordingRejected(f"{name}: {exc}") from None
         shutil.copyfile(upload, staged / f"original{suffix}")
         for old in folder.glob("original.*"):
             old.unlink()
@@ -342,6 +347,8 @@ def attach_recording(
     item.audio_path = str(relative / "phone.sln")
     item.radio_audio_path = str(relative / "radio.wav")
     item.duration_s = round(info.duration_s, 3)
+    item.loudness_lufs = _finite(loudness.integrated_lufs)
+    item.true_peak_db = _finite(loudness.true_peak_db)
     item.updated_at = now
     _audit(
         session,
@@ -361,7 +368,7 @@ def remove_recording(session: Session, item_id: int, *, actor_id: int, now: date
     _require_draft(item, "remove the recording of")
     item.audio_path = None
     item.radio_audio_path = None
-    item.duration_s = None
+    item.duration_s = item.loudness_lufs = item.true_peak_db = None
     item.updated_at = now
     _audit(session, item, actor_id, now, "content.recording", {"removed": True})
 
@@ -489,6 +496,8 @@ def new_version(session: Session, item_id: int, *, actor_id: int, now: datetime)
         audio_path=source.audio_path,
         radio_audio_path=source.radio_audio_path if source.audio_path else None,
         duration_s=source.duration_s if source.audio_path else None,
+        loudness_lufs=source.loudness_lufs if source.audio_path else None,
+        true_peak_db=source.true_peak_db if source.audio_path else None,
         priority=source.priority,
         valid_from=source.valid_from,
         valid_until=source.valid_until,
@@ -503,13 +512,21 @@ def new_version(session: Session, item_id: int, *, actor_id: int, now: datetime)
     return item
 
 
-def set_rendered_audio(item: ContentItem, radio_audio_path: str, duration_s: float) -> None:
+def set_rendered_audio(
+    item: ContentItem,
+    radio_audio_path: str,
+    duration_s: float,
+    loudness_lufs: float | None,
+    true_peak_db: float | None,
+) -> None:
     """Record the synthesised radio audio of an approved text item (the render job's
     effect). Derived data, not content: the one write an approved version accepts."""
     if item.audio_path is not None:
         raise ContentImmutable("a recorded item keeps its recording")
     item.radio_audio_path = radio_audio_path
     item.duration_s = round(duration_s, 3)
+    item.loudness_lufs = _finite(loudness_lufs)
+    item.true_peak_db = _finite(true_peak_db)
 
 
 def rendered_path(item: ContentItem) -> str:
@@ -585,6 +602,11 @@ def _language(value: str) -> str:
     if not _LANGUAGE.match(value):
         raise InvalidContent("language: a two- or three-letter code such as id, ms, jv")
     return value
+
+
+def _finite(value: float | None) -> float | None:
+    # A silent file measures -inf, which no database column holds.
+    return value if value is not None and abs(value) != float("inf") else None
 
 
 def _minutes(seconds: float) -> str:

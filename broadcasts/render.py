@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from audio.errors import AudioError
 from audio.ffprobe import probe_media
+from audio.mastering import measure_loudness
 from audio.tts import SynthesisError, synthesize_master
 from broadcasts.library import RENDER_KIND, rendered_path, set_rendered_audio
 from core.clock import Clock
@@ -51,6 +52,7 @@ class RenderContentHandler:
         try:
             synthesize_master(text, language, target, self.settings.ffmpeg)
             duration = probe_media(self.settings.ffprobe, target).duration_s
+            loudness = measure_loudness(self.settings.ffmpeg, ["-i", str(target)])
         except SynthesisError as exc:
             raise JobFailed(f"content item {item_id} cannot be spoken: {exc}") from None
         except AudioError as exc:
@@ -60,6 +62,8 @@ class RenderContentHandler:
         def apply(session: Session) -> None:
             current = session.get(ContentItem, item_id)
             if current is not None and current.audio_path is None:
-                set_rendered_audio(current, relative, duration)
+                set_rendered_audio(
+                    current, relative, duration, loudness.integrated_lufs, loudness.true_peak_db
+                )
 
         return apply

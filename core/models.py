@@ -382,6 +382,10 @@ class ContentItem(Base):
     # the uploaded recording converted, or the text synthesised after approval.
     radio_audio_path: Mapped[str | None] = mapped_column(String(512))
     duration_s: Mapped[float | None] = mapped_column(Float)
+    # EBU R128 integrated loudness and true peak of the radio master, measured once, so
+    # assembly can level the items of a segment without measuring them again.
+    loudness_lufs: Mapped[float | None] = mapped_column(Float)
+    true_peak_db: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -22,6 +22,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("review_comment", sa.Text(), nullable=True))
         batch_op.add_column(sa.Column("radio_audio_path", sa.String(length=512), nullable=True))
         batch_op.add_column(sa.Column("duration_s", sa.Float(), nullable=True))
+        batch_op.add_column(sa.Column("loudness_lufs", sa.Float(), nullable=True))
+        batch_op.add_column(sa.Column("true_peak_db", sa.Float(), nullable=True))
 
     with op.batch_alter_table("programmes", schema=None) as batch_op:
         batch_op.add_column(sa.Column("description", sa.Text(), server_default="", nullable=False))
@@ -87,6 +89,8 @@ def downgrade() -> None:
         batch_op.drop_column("intro_text")
         batch_op.drop_column("description")
     with op.batch_alter_table("content_items", schema=None) as batch_op:
+        batch_op.drop_column("true_peak_db")
+        batch_op.drop_column("loudness_lufs")
         batch_op.drop_column("duration_s")
         batch_op.drop_column("radio_audio_path")
         batch_op.drop_column("review_comment")
