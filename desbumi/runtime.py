@@ -21,6 +21,11 @@ from enum import StrEnum
 import uvicorn
 
 from admin_api.app import create_app
+from broadcasts import render as content_render
+from broadcasts import segments as radio_segments
+from broadcasts.render import RenderContentHandler
+from broadcasts.schedule import radio_tasks
+from broadcasts.segments import AssembleSegmentHandler
 from core.clock import Clock, SystemClock
 from core.db import Database
 from core.errors import ConfigurationError
@@ -46,7 +51,11 @@ class Part(StrEnum):
 
 def job_handlers(settings: Settings, db: Database, clock: Clock) -> dict[str, Handler]:
     """The job kinds this installation runs, from the feature packages."""
-    return {transcription.KIND: TranscriptionHandler(settings, db, clock, ModelCache())}
+    return {
+        transcription.KIND: TranscriptionHandler(settings, db, clock, ModelCache()),
+        content_render.KIND: RenderContentHandler(settings, db, clock),
+        radio_segments.KIND: AssembleSegmentHandler(settings, db, clock),
+    }
 
 
 def _cannot_listen(part: str, host: str, port: int, exc: OSError) -> ConfigurationError:
@@ -183,7 +192,11 @@ class Runtime:
                     ami.start()
                 else:
                     logger.warning("DESBUMI_AMI__SECRET is empty: missed calls are not called back")
-                periodic = [queue_housekeeping(), *hotline_tasks(self.settings, ami)]
+                periodic = [
+                    queue_housekeeping(),
+                    *hotline_tasks(self.settings, ami),
+                    *radio_tasks(self.settings),
+                ]
             logger.info("scheduler: periodic tasks: %s", ", ".join(t.name for t in periodic))
             tasks.append(
                 asyncio.create_task(
