@@ -1,0 +1,15 @@
+"""Routers per area: ``api_*`` under ``/api/v1`` (JSON), ``web_*`` for the pages."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from admin_api.routes import api_auth, api_cases, system, web_auth, web_cases
+
+
+def api_routers() -> list[APIRouter]:
+    return [api_auth.router, api_cases.router]
+
+
+def web_routers() -> list[APIRouter]:
+    return [system.router, web_auth.router, web_cases.router]
