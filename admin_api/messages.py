@@ -210,6 +210,31 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "done.follow_up": ("Tindak lanjut disimpan.", "Follow-up saved."),
     "done.follow_up_done": ("Tindak lanjut selesai.", "Follow-up done."),
     "done.note": ("Catatan ditambahkan.", "Note added."),
+    # Queues.
+    "follow_ups.title": ("Tindak lanjut yang terbuka", "Open follow-ups"),
+    "follow_ups.all": ("Semua", "All"),
+    "follow_ups.overdue": ("Terlambat", "Overdue"),
+    "follow_ups.late": ("terlambat", "overdue"),
+    "callbacks.title": ("Minta ditelepon balik", "Callback requests"),
+    "callbacks.explain": (
+        "Penelepon yang minta ditelepon (menu 4) dan panggilan tak terjawab yang gagal "
+        "ditelepon balik otomatis. Telepon mereka, lalu tandai selesai.",
+        "Callers who asked for a call (menu option 4) and missed calls whose automatic "
+        "callbacks went unanswered. Call them, then mark the request done.",
+    ),
+    "callbacks.empty": ("Tidak ada yang menunggu.", "Nobody is waiting."),
+    "callbacks.why": ("Permintaan", "Request"),
+    "callbacks.number": ("Nomor", "Number"),
+    "callbacks.failed": ("{n} kali tidak diangkat", "{n} attempts unanswered"),
+    "callbacks.preferred": ("waktu yang diminta", "preferred time"),
+    "callbacks.done": ("Sudah ditelepon", "Called back"),
+    "callbacks.cancel": ("Batalkan", "Cancel"),
+    "callback.menu": ("minta ditelepon (menu)", "asked in the menu"),
+    "callback.missed_call": ("panggilan tak terjawab", "missed call"),
+    "time.morning": ("pagi", "morning"),
+    "time.midday": ("siang", "midday"),
+    "time.afternoon": ("sore", "afternoon"),
+    "time.any": ("kapan saja", "any time"),
     # Errors.
     "error.title": ("Kesalahan {status}", "Error {status}"),
     "error.home": ("Ke halaman utama", "Go to the front page"),

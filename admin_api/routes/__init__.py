@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from admin_api.routes import api_auth, api_cases, system, web_auth, web_cases
+from admin_api.routes import (
+    api_auth,
+    api_cases,
+    api_queues,
+    system,
+    web_auth,
+    web_cases,
+    web_queues,
+)
 
 
 def api_routers() -> list[APIRouter]:
-    return [api_auth.router, api_cases.router]
+    return [api_auth.router, api_cases.router, api_queues.router]
 
 
 def web_routers() -> list[APIRouter]:
-    return [system.router, web_auth.router, web_cases.router]
+    return [system.router, web_auth.router, web_cases.router, web_queues.router]
