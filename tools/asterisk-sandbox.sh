@@ -164,8 +164,11 @@ EOF
 start() {
     local dir=$1 ami=$2 sip=$3 agi=$4
     root=$(build)
-    # The config lives inside the chroot so Asterisk can read it.
-    local inner=/tmp/desbumi-$(basename "$dir")
+    # The config lives inside the chroot so Asterisk can read it. The name carries a hash
+    # of DIR's full path: every test session's DIR is "asterisk0" in its own temp folder,
+    # and two sessions (two worktrees, a benchmark beside the tests) must not share it.
+    local inner
+    inner=/tmp/desbumi-$(basename "$dir")-$(realpath -m "$dir" | sha1sum | cut -c1-12)
     mkdir -p "$root$inner"
     write_config "$root$inner" "$ami" "$sip" "$agi"
     # asterisk.conf paths are as seen from inside the chroot.

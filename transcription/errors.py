@@ -9,3 +9,7 @@ class TranscriptionError(Exception):
 
 class ModelUnavailable(TranscriptionError):
     """No usable Vosk model for a language: missing, unreadable or rejected by libvosk."""
+
+
+class TranscriptRejected(TranscriptionError):
+    """A typed or corrected transcript that cannot be stored (empty, too long, no recording)."""

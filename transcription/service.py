@@ -12,6 +12,7 @@ from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from audio.errors import AudioUnreadable
@@ -20,13 +21,14 @@ from core import queue
 from core.clock import Clock
 from core.db import Database
 from core.errors import JobFailed, JobHeld
-from core.models import Case, Recording, Transcript
+from core.models import AuditEvent, Case, Recording, Transcript
 from core.queue import ClaimedJob
 from core.recordings import TRANSCRIBE_KIND
 from core.settings import Settings
 from core.states import URGENCY_RANK, TranscriptionStatus
 from core.worker import Effect
-from transcription.errors import ModelUnavailable
+from transcription.alignment import align_correction
+from transcription.errors import ModelUnavailable, TranscriptRejected
 from transcription.triage import Triage, triage
 from transcription.vosk_engine import MODEL_SAMPLE_RATE, Decoded, ModelCache, decode
 
@@ -34,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 KIND = TRANSCRIBE_KIND
 AWAITING_MODEL = "awaiting_model"
+MANUAL_ENGINE = "manual"
+MAX_TRANSCRIPT_CHARS = 20_000
 
 
 def _set_status(recording_id: int, status: TranscriptionStatus, error: str | None) -> Effect:
@@ -110,28 +114,101 @@ class TranscriptionHandler:
             case = session.get(Case, recording.case_id) if recording and recording.case_id else None
             if case is not None:
                 apply_triage(case, triaged, now=self.clock.now())
-            session.add(
-                Transcript(
-                    recording_id=recording_id,
-                    engine="vosk",
-                    model=model_dir.name,
-                    language=language,
-                    text=decoded.text,
-                    words=[asdict(word) for word in decoded.words],
-                    confidence=decoded.confidence,
-                    created_at=self.clock.now(),
+            # A case worker may have typed a transcript while the model was missing: the
+            # machine text joins it in the same row, her text stays the one triage reads.
+            transcript = transcript_of(session, recording_id)
+            if transcript is None:
+                transcript = Transcript(
+                    recording_id=recording_id, language=language, created_at=self.clock.now()
                 )
-            )
+                session.add(transcript)
+            transcript.engine = "vosk"
+            transcript.model = model_dir.name
+            transcript.text = decoded.text
+            transcript.words = [asdict(word) for word in decoded.words]
+            transcript.confidence = decoded.confidence
             _set_status(recording_id, TranscriptionStatus.done, None)(session)
 
         return apply
 
 
-def apply_triage(case: Case, triaged: Triage, *, now: datetime) -> None:
-    """Record the machine's indicators on the case; urgency may rise, never fall.
+def transcript_of(session: Session, recording_id: int) -> Transcript | None:
+    """The recording's transcript (machine text and any correction), if there is one."""
+    return session.scalar(
+        select(Transcript)
+        .where(Transcript.recording_id == recording_id)
+        .order_by(Transcript.id.desc())
+        .limit(1)
+    )
 
-    A case worker's own judgement (a lower urgency she set) is not overridden downwards by
-    a later machine pass; a higher one (a repeat report of violence) raises it.
+
+def correct_transcript(
+    session: Session, recording_id: int, text: str, *, user_id: int | None, now: datetime
+) -> Transcript:
+    """A case worker's typed or corrected transcript; triage runs again on it.
+
+    The machine text stays beside the correction (both are evidence). Without a machine
+    transcript (no model for the language, an unreadable file) the typed text is the
+    transcript. The correction's words take the machine's timings where they agree, so
+    the indicators found in it still point at a moment in the audio. Urgency may rise,
+    never fall (a case worker lowers it herself). Audited, without the text.
+    """
+    cleaned = " ".join(text.split())
+    if not cleaned:
+        raise TranscriptRejected("the transcript is empty")
+    if len(cleaned) > MAX_TRANSCRIPT_CHARS:
+        raise TranscriptRejected(
+            f"the transcript is longer than {MAX_TRANSCRIPT_CHARS:,} characters"
+        )
+    recording = session.get(Recording, recording_id)
+    if recording is None:
+        raise TranscriptRejected(f"recording {recording_id} does not exist")
+    transcript = transcript_of(session, recording_id)
+    if transcript is None:
+        transcript = Transcript(
+            recording_id=recording_id,
+            engine=MANUAL_ENGINE,
+            language=recording.language,
+            text="",
+            words=[],
+            created_at=now,
+        )
+        session.add(transcript)
+    transcript.corrected_text = cleaned
+    transcript.corrected_by_id = user_id
+    transcript.corrected_at = now
+    case = session.get(Case, recording.case_id) if recording.case_id else None
+    if case is not None:
+        words = align_correction(cleaned, transcript.words)
+        triaged = triage(
+            cleaned,
+            language=recording.language,
+            words=words or None,
+            hints=dict(case.keypad_hints),
+        )
+        apply_triage(case, triaged, now=now, source="correction")
+    session.flush()
+    session.add(
+        AuditEvent(
+            at=now,
+            actor_user_id=user_id,
+            actor_kind="user" if user_id is not None else "system",
+            action="transcript.correct",
+            object_type="case",
+            object_id=str(recording.case_id or ""),
+            details={"recording_id": recording_id, "transcript_id": transcript.id},
+        )
+    )
+    return transcript
+
+
+def apply_triage(case: Case, triaged: Triage, *, now: datetime, source: str = "machine") -> None:
+    """Record triage's indicators on the case; urgency may rise, never fall.
+
+    ``source`` says which text they came from (``machine``: the recogniser's,
+    ``correction``: a case worker's). An indicator already on the case keeps its first
+    evidence. A case worker's own judgement (a lower urgency she set) is not overridden
+    downwards by a later pass; a higher one (a repeat report of violence) raises it.
     """
     known = {item["indicator"]: item for item in case.indicators}
     for evidence in triaged.evidence:
@@ -143,7 +220,7 @@ def apply_triage(case: Case, triaged: Triage, *, now: datetime) -> None:
                 "start": evidence.start,
                 "end": evidence.end,
                 "weight": evidence.weight,
-                "source": "machine",
+                "source": source,
             },
         )
     case.indicators = list(known.values())

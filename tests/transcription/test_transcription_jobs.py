@@ -21,7 +21,12 @@ from core.settings import Settings
 from core.states import JobState, TranscriptionStatus
 from core.worker import Worker
 from tests.conftest import make_settings
-from transcription.service import KIND, TranscriptionHandler, release_awaiting
+from transcription.service import (
+    KIND,
+    TranscriptionHandler,
+    correct_transcript,
+    release_awaiting,
+)
 from transcription.vosk_engine import ModelCache
 
 MODEL = Path(__file__).resolve().parent.parent / "data" / "vosk-test-model"
@@ -202,6 +207,12 @@ def test_no_model_waits_then_runs_when_one_is_added(
         job = s.scalar(select(Job))
         assert job is not None and job.state is JobState.held and job.attempts == 1
 
+    # Meanwhile a case worker listens and types what she hears.
+    with db.transaction() as s:
+        correct_transcript(
+            s, recording_id, "saya tidak boleh keluar", user_id=None, now=clock.now()
+        )
+
     (settings.data_dir / "models").mkdir(exist_ok=True)
     (settings.data_dir / "models" / "id").symlink_to(MODEL)
     with db.transaction() as s:
@@ -209,7 +220,9 @@ def test_no_model_waits_then_runs_when_one_is_added(
     _drain(worker, clock)
     recording, transcripts = _recording(db, recording_id)
     assert recording.transcription is TranscriptionStatus.done
-    assert len(transcripts) == 1 and transcripts[0].words
+    assert len(transcripts) == 1 and transcripts[0].words, "the machine joins the typed row"
+    assert transcripts[0].engine == "vosk"
+    assert transcripts[0].corrected_text == "saya tidak boleh keluar"
 
 
 def test_transcribed_cases_are_triaged_with_their_keypad_hints(
