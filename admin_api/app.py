@@ -25,13 +25,14 @@ from admin_api import routes
 from admin_api.access import LoginRequired
 from admin_api.auth import LoginRateLimiter
 from admin_api.context import AppContext
-from admin_api.errors import ApiError
+from admin_api.errors import ApiError, Invalid
 from admin_api.web import render, templates
 from core.clock import Clock, SystemClock
 from core.db import Database
 from core.errors import InvalidTransition
 from core.security import PhoneVault
 from core.settings import Settings
+from transcription.errors import TranscriptRejected
 
 API_PREFIX = "/api/v1"
 # Pages and API answers: scripts, styles, audio only from this server; no framing.
@@ -126,6 +127,10 @@ def create_app(
     @app.exception_handler(InvalidTransition)
     async def _invalid_transition(request: Request, exc: InvalidTransition) -> Response:
         return await _api_error(request, _Conflict(str(exc)))
+
+    @app.exception_handler(TranscriptRejected)
+    async def _transcript_rejected(request: Request, exc: TranscriptRejected) -> Response:
+        return await _api_error(request, Invalid(str(exc)))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(request: Request, exc: RequestValidationError) -> Response:

@@ -32,7 +32,7 @@ from core.states import (
     allowed_targets,
 )
 from transcription import service as transcription
-from transcription.triage import Indicator, triage
+from transcription.triage import Indicator
 
 MAX_TEXT = 20_000
 
@@ -90,7 +90,7 @@ def correct_transcript(
         raise NotFound(f"no recording {recording_id} in this case")
     if recording.purged_at is not None:
         raise Invalid("this recording was purged by the retention period")
-    transcript: Transcript = _correct_transcript(
+    transcript = transcription.correct_transcript(
         session, recording_id, text, user_id=actor.principal.user_id, now=actor.now
     )
     _touch(session, case, actor)
@@ -301,44 +301,6 @@ def reveal_caller_number(session: Session, case: Case, vault: PhoneVault, actor:
     number = vault.decrypt(case.caller.phone_encrypted)
     actor.log(session, "caller.reveal", case, caller_id=case.caller_id)
     return number
-
-
-def _stand_in_correct_transcript(
-    session: Session, recording_id: int, text: str, *, user_id: int, now: datetime
-) -> Transcript:
-    """Until ``transcription.service.correct_transcript`` lands on main: the same contract
-    (machine text kept, the correction beside it, triage run again on the correction)."""
-    recording = session.get(Recording, recording_id)
-    if recording is None:
-        raise NotFound(f"no recording {recording_id}")
-    transcript = session.scalar(
-        select(Transcript)
-        .where(Transcript.recording_id == recording_id)
-        .order_by(Transcript.id.desc())
-        .limit(1)
-    )
-    if transcript is None:
-        transcript = Transcript(
-            recording_id=recording_id,
-            engine="manual",
-            language=recording.language,
-            text="",
-            words=[],
-            created_at=now,
-        )
-        session.add(transcript)
-    transcript.corrected_text = text
-    transcript.corrected_by_id = user_id
-    transcript.corrected_at = now
-    case = session.get(Case, recording.case_id) if recording.case_id else None
-    if case is not None:
-        triaged = triage(text, language=recording.language, hints=dict(case.keypad_hints))
-        transcription.apply_triage(case, triaged, now=now)
-    session.flush()
-    return transcript
-
-
-_correct_transcript = getattr(transcription, "correct_transcript", _stand_in_correct_transcript)
 
 
 def case_timezone(case: Case, default: str) -> str:

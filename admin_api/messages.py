@@ -171,6 +171,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "transcript.save": ("Simpan transkrip", "Save transcript"),
     "source.machine": ("mesin", "machine"),
     "source.staff": ("pendamping", "case worker"),
+    "source.correction": ("transkrip koreksi", "corrected transcript"),
     "evidence.confirmed": ("dikonfirmasi", "confirmed"),
     "indicators.change": ("Konfirmasi atau ubah indikator", "Confirm or change indicators"),
     "indicators.save": ("Simpan indikator", "Save indicators"),
