@@ -236,6 +236,24 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "time.midday": ("siang", "midday"),
     "time.afternoon": ("sore", "afternoon"),
     "time.any": ("kapan saja", "any time"),
+    # Statistics.
+    "stats.title": ("Statistik (anonim)", "Statistics (anonymous)"),
+    "stats.csv": ("Unduh CSV", "Download CSV"),
+    "stats.explain": (
+        "Menurut jenis kelamin penelepon. Di unduhan CSV, angka 1 sampai 4 ditulis <5 dan "
+        "* menyembunyikan angka yang bisa membukanya.",
+        "By the caller's sex. In the CSV download, counts from 1 to 4 are shown as <5, and "
+        "* hides a count that would reveal one.",
+    ),
+    "stats.calls_by_month": ("Panggilan per bulan", "Calls per month"),
+    "stats.cases_by_month": ("Kasus per bulan", "Cases per month"),
+    "stats.cases_by_indicator": ("Kasus per indikator", "Cases per indicator"),
+    "stats.cases_by_district": ("Kasus per kabupaten", "Cases per district"),
+    "stats.cases_by_village": ("Kasus per desa", "Cases per village"),
+    "stats.cases_by_country": ("Kasus per negara tujuan", "Cases per destination country"),
+    "stats.table": ("Tabel", "Table"),
+    "stats.total": ("Jumlah", "Total"),
+    "stats.none": ("Tidak ada data pada periode ini.", "No data in this period."),
     # Errors.
     "error.title": ("Kesalahan {status}", "Error {status}"),
     "error.home": ("Ke halaman utama", "Go to the front page"),

@@ -8,6 +8,7 @@ from admin_api.routes import (
     api_auth,
     api_cases,
     api_queues,
+    stats,
     system,
     web_auth,
     web_cases,
@@ -16,8 +17,8 @@ from admin_api.routes import (
 
 
 def api_routers() -> list[APIRouter]:
-    return [api_auth.router, api_cases.router, api_queues.router]
+    return [api_auth.router, api_cases.router, api_queues.router, stats.api]
 
 
 def web_routers() -> list[APIRouter]:
-    return [system.router, web_auth.router, web_cases.router, web_queues.router]
+    return [system.router, web_auth.router, web_cases.router, web_queues.router, stats.web]

@@ -54,6 +54,10 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/follow-ups"): Rule(CASES),
     ("GET", "/api/v1/callbacks"): Rule(CASES),
     ("GET", "/callbacks"): Rule(CASES),
+    # Statistics are anonymous and limited to her districts by their content.
+    ("GET", "/api/v1/stats"): Rule(CASES),
+    ("GET", "/stats"): Rule(CASES),
+    ("GET", "/stats.csv"): Rule(CASES),
 }
 for _method, _path in [
     ("GET", "/api/v1/cases/{case_id}"),
