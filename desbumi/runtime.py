@@ -25,6 +25,7 @@ from core.clock import Clock, SystemClock
 from core.db import Database
 from core.errors import ConfigurationError
 from core.periodic import PeriodicTask, queue_housekeeping, run_periodic
+from core.retention import retention_task
 from core.settings import Settings
 from core.worker import Handler, Worker
 from desbumi import __version__
@@ -183,7 +184,11 @@ class Runtime:
                     ami.start()
                 else:
                     logger.warning("DESBUMI_AMI__SECRET is empty: missed calls are not called back")
-                periodic = [queue_housekeeping(), *hotline_tasks(self.settings, ami)]
+                periodic = [
+                    queue_housekeeping(),
+                    *hotline_tasks(self.settings, ami),
+                    retention_task(self.settings),
+                ]
             logger.info("scheduler: periodic tasks: %s", ", ".join(t.name for t in periodic))
             tasks.append(
                 asyncio.create_task(
