@@ -254,6 +254,12 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "stats.table": ("Tabel", "Table"),
     "stats.total": ("Jumlah", "Total"),
     "stats.none": ("Tidak ada data pada periode ini.", "No data in this period."),
+    # The audit log.
+    "audit.action": ("Tindakan", "Action"),
+    "audit.object": ("Objek", "Object"),
+    "audit.when": ("Waktu", "When"),
+    "audit.who": ("Siapa", "Who"),
+    "audit.from": ("Dari", "From"),
     # Errors.
     "error.title": ("Kesalahan {status}", "Error {status}"),
     "error.home": ("Ke halaman utama", "Go to the front page"),

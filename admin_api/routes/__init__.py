@@ -8,6 +8,7 @@ from admin_api.routes import (
     api_auth,
     api_cases,
     api_queues,
+    audit_log,
     stats,
     system,
     web_auth,
@@ -17,8 +18,15 @@ from admin_api.routes import (
 
 
 def api_routers() -> list[APIRouter]:
-    return [api_auth.router, api_cases.router, api_queues.router, stats.api]
+    return [api_auth.router, api_cases.router, api_queues.router, stats.api, audit_log.api]
 
 
 def web_routers() -> list[APIRouter]:
-    return [system.router, web_auth.router, web_cases.router, web_queues.router, stats.web]
+    return [
+        system.router,
+        web_auth.router,
+        web_cases.router,
+        web_queues.router,
+        stats.web,
+        audit_log.web,
+    ]

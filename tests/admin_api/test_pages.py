@@ -206,3 +206,13 @@ def test_callback_queue(world: World, client: TestClient) -> None:
     # Dewi covers Jember; this caller has no home village, so she sees the queue too,
     # but an editor never does.
     assert client.get("/api/v1/callbacks", headers=world.headers("editor")).status_code == 403
+
+
+def test_audit_log_page_for_admins(world: World, client: TestClient) -> None:
+    client.get(f"/api/v1/cases/{world.ids['inside']}", headers=world.headers("case_worker"))
+    web_login(client, "admin")
+    page = client.get("/audit?action=case.read")
+    assert page.status_code == 200
+    assert f'href="/cases/{world.ids["inside"]}"' in page.text and "siti" in page.text
+    rows = client.get("/api/v1/audit?action=case.", headers=world.headers("admin")).json()
+    assert rows[0]["action"] == "case.read.case" and rows[0]["source"] == "testclient"

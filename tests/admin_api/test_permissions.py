@@ -58,6 +58,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/stats"): Rule(CASES),
     ("GET", "/stats"): Rule(CASES),
     ("GET", "/stats.csv"): Rule(CASES),
+    ("GET", "/api/v1/audit"): Rule(ONLY_ADMIN),
+    ("GET", "/audit"): Rule(ONLY_ADMIN),
 }
 for _method, _path in [
     ("GET", "/api/v1/cases/{case_id}"),
