@@ -6,6 +6,7 @@ JavaScript where it helps) so they load on a phone over a slow connection.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from importlib import resources
 from typing import Any
@@ -20,6 +21,7 @@ from admin_api.access import CSRF_FIELD, LOGIN_COOKIE, SESSION_COOKIE
 from admin_api.auth import Principal, csrf_token
 from admin_api.context import app_context
 from core.clock import local_time, zone_abbreviation
+from core.models import Case
 
 
 def templates() -> Jinja2Templates:
@@ -59,6 +61,28 @@ def age_text(translate: i18n.Translator, moment: datetime, now: datetime) -> str
     return translate("age.days", n=seconds // 86400)
 
 
+# Triage's own reasons ("physical violence: 'dipukul' at 1.0 s") repeat an indicator; the
+# page shows the indicators in the reader's language instead.
+_TRIAGE_REASON = re.compile(r"^[a-z ]+: '")
+
+
+def why_urgent(translate: i18n.Translator, case: Case) -> list[str]:
+    """Why a case is as urgent as it is: its indicators with the phrase that shows each
+    (and its time in the recording), then the other reasons (a repeat report, a case
+    worker's judgement)."""
+    reasons = []
+    for item in case.indicators:
+        text = translate(f"indicator.{item.get('indicator', '')}")
+        phrase = str(item.get("phrase") or "")
+        if phrase:
+            text += f": “{phrase}”"
+        if item.get("start") is not None:
+            text += f" ({float(item['start']):.1f} s)"
+        reasons.append(text)
+    reasons += [str(r) for r in case.urgency_reasons if not _TRIAGE_REASON.match(str(r))]
+    return reasons
+
+
 def render(
     request: Request,
     name: str,
@@ -85,6 +109,7 @@ def render(
         "tz": timezone,
         "local": lambda moment, tz=None: format_local(moment, tz or timezone),
         "ago": lambda moment: age_text(translate, moment, now),
+        "why": lambda case: why_urgent(translate, case),
         "version": context.version,
         "here": quote(request.url.path + (f"?{request.url.query}" if request.url.query else "")),
     }

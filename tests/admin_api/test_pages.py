@@ -57,7 +57,7 @@ def test_inbox_page_shows_why_each_case_is_urgent(world: World, client: TestClie
     web_login(client, "siti")
     page = client.get("/cases").text
     assert page.index("Pringgasela") < page.index("desa belum diketahui")
-    assert "physical violence: &#39;dipukul&#39; at 1.0 s" in page
+    assert "kekerasan fisik: “dipukul” (1.0 s)" in page
     assert "kritis" in page
     assert "Dukuhdempok" not in page.split("<table")[1]
     filtered = client.get("/cases?indicator=physical_violence&assignee=none&status=open").text
