@@ -117,7 +117,42 @@ class User(Base):
     locked_until: Mapped[datetime | None]
     last_login_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
+    # The interface language she chose ("id" or "en"); empty: the installation's default.
+    language: Mapped[str] = mapped_column(String(8), default="", server_default="")
     districts: Mapped[list[District]] = relationship(secondary=user_districts)
+
+
+class WebSession(Base):
+    """A logged-in browser. The cookie holds a random token; only its hash is stored, so a
+    stolen database opens no session. Revoked on logout, password change or by an admin."""
+
+    __tablename__ = "web_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    # The address that logged in (for the audit log and the user's own session list).
+    source: Mapped[str] = mapped_column(String(64), default="")
+    user: Mapped[User] = relationship()
+
+
+class ApiToken(Base):
+    """A bearer token for the API, shown once; only its hash and a prefix are kept."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(64), default="")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    user: Mapped[User] = relationship()
 
 
 class Station(Base):
@@ -201,6 +236,11 @@ class CallbackRequest(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     # The Call that reached the menu when the callee answered.
     answered_call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id"))
+    # A person dealt with it (called back by hand, or decided not to): it leaves the queue.
+    handled_at: Mapped[datetime | None]
+    handled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # "done" or "cancelled".
+    handled_outcome: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -244,6 +284,8 @@ class Case(Base):
     created_at: Mapped[datetime] = mapped_column(index=True)
     updated_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
+    # Set when the retention period purged its recordings, transcripts, notes and evidence.
+    purged_at: Mapped[datetime | None]
 
     caller: Mapped[Caller | None] = relationship()
     village: Mapped[Village | None] = relationship()
@@ -296,6 +338,8 @@ class Recording(Base):
     )
     transcription_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
+    # The file was deleted by the retention period; the row stays for the statistics.
+    purged_at: Mapped[datetime | None]
     case: Mapped[Case | None] = relationship(back_populates="recordings")
 
 

@@ -214,6 +214,40 @@ class VoskSettings(BaseModel):
     languages: list[str] = Field(default_factory=lambda: ["id"])
 
 
+class WebSettings(BaseModel):
+    """The case workers' web pages and API: sessions, lockout, interface language."""
+
+    # Send cookies only over HTTPS. Turn on whenever the pages are served over HTTPS (a
+    # reverse proxy); a village server reached over plain HTTP on its LAN leaves it off.
+    secure_cookies: bool = False
+    # A web session ends this long after login, or after this long without a request.
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    idle_minutes: float = Field(default=120.0, gt=0)
+    # Failed logins in a row that lock an account, and for how long.
+    lockout_after: int = Field(default=5, ge=1, le=100)
+    lockout_minutes: float = Field(default=15.0, gt=0)
+    # Login attempts per minute from one address (per process), whatever the username.
+    login_attempts_per_minute: int = Field(default=10, ge=1, le=1000)
+    # The interface language for users who chose none: "id" (Bahasa Indonesia) or "en".
+    language: str = "id"
+    page_size: int = Field(default=50, ge=5, le=500)
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str) -> str:
+        if value not in {"id", "en"}:
+            raise ValueError("use id or en")
+        return value
+
+
+class RetentionSettings(BaseModel):
+    """How long the personal content of a closed case is kept."""
+
+    # Recordings, transcripts, notes and evidence phrases of cases closed this many months
+    # ago are purged; counts for statistics stay. 0 keeps everything for ever.
+    closed_case_months: int = Field(default=24, ge=0, le=1200)
+
+
 class WorkerSettings(BaseModel):
     concurrency: int = Field(default=max(1, os.cpu_count() or 1), ge=1, le=64)
     lease_s: float = Field(default=60.0, gt=0)
@@ -250,6 +284,8 @@ class Settings(BaseSettings):
     callback: CallbackSettings = Field(default_factory=CallbackSettings)
     radio: RadioSettings = Field(default_factory=RadioSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -99,7 +99,11 @@ def init(
     prepare_data_dir(settings)  # before the engine: SQLite creates its file there
     db = Database.from_settings(settings)
     report = initialise(
-        settings, db, SystemClock().now(), typer.echo, seed_demo=seed_demo if demo else None
+        settings,
+        db,
+        SystemClock().now(),
+        typer.echo,
+        seed_demo=(lambda session, now: seed_demo(session, now, settings)) if demo else None,
     )
     db.dispose()
     if report.created_secret:

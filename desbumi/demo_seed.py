@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 
 from core.models import ContentItem, District, Programme, Slot, Station, Village
 from core.security import generate_api_key
-from core.settings import resolve_timezone
+from core.settings import Settings, resolve_timezone
 from core.states import ContentStatus
+from desbumi.demo_cases import seed_demo_cases
 
 
 def _load(name: str) -> dict[str, Any]:
@@ -24,8 +25,12 @@ def _load(name: str) -> dict[str, Any]:
     return data
 
 
-def seed_demo(session: Session, now: datetime) -> dict[str, int]:
-    """Insert what is missing; returns how many of each kind were added."""
+def seed_demo(session: Session, now: datetime, settings: Settings | None = None) -> dict[str, int]:
+    """Insert what is missing; returns how many of each kind were added.
+
+    With ``settings`` (the CLI's ``init --demo``) demo case reports with recordings are
+    added too (:mod:`desbumi.demo_cases`).
+    """
     added = {"districts": 0, "villages": 0, "content_items": 0, "programmes": 0, "stations": 0}
     regions = _load("regions.yaml")
     districts: dict[str, District] = {}
@@ -119,4 +124,6 @@ def seed_demo(session: Session, now: datetime) -> dict[str, int]:
             programmes[slug].stations.append(station)
         added["stations"] += 1
     session.flush()
+    if settings is not None:
+        added.update(seed_demo_cases(session, now, settings))
     return added

@@ -30,6 +30,7 @@ from core.clock import Clock, SystemClock
 from core.db import Database
 from core.errors import ConfigurationError
 from core.periodic import PeriodicTask, queue_housekeeping, run_periodic
+from core.retention import retention_task
 from core.settings import Settings
 from core.worker import Handler, Worker
 from desbumi import __version__
@@ -196,6 +197,7 @@ class Runtime:
                     queue_housekeeping(),
                     *hotline_tasks(self.settings, ami),
                     *radio_tasks(self.settings),
+                    retention_task(self.settings),
                 ]
             logger.info("scheduler: periodic tasks: %s", ", ".join(t.name for t in periodic))
             tasks.append(

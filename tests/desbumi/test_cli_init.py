@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import stat
+import wave
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,9 +17,20 @@ from sqlalchemy.orm import Session
 
 from core import migrate
 from core.db import Database
-from core.models import Base, Case, ContentItem, District, User, Village
+from core.models import (
+    Base,
+    CallbackRequest,
+    Case,
+    ContentItem,
+    District,
+    Recording,
+    Transcript,
+    User,
+    Village,
+)
 from core.security import verify_password
-from core.states import ContentStatus, UserRole
+from core.states import ContentStatus, TranscriptionStatus, Urgency, UserRole
+from desbumi.demo_cases import REPORTS
 from tests.conftest import REPO
 from tests.desbumi.conftest import Run
 
@@ -90,7 +102,9 @@ def test_init_again_destroys_nothing(desbumi: Run, database: Database, tmp_path:
     assert secret_file.read_text(encoding="utf-8") == secret_before
     assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
     with database.read_session() as s, s.begin():
-        assert list(s.scalars(select(Case.reference))) == ["KEEP1"]
+        references = list(s.scalars(select(Case.reference)))
+        # The demo's case reports, once, and the case added in between.
+        assert sorted(references) == sorted(["KEEP1", *(r.reference for r in REPORTS)])
         assert s.scalar(select(User.password_hash).where(User.username == "admin")) == hash_before
         assert _count(s, User) == 1
         assert _count(s, ContentItem) == 14
@@ -132,3 +146,23 @@ def test_init_on_postgresql(desbumi: Run, empty_pg_url: str, tmp_path: Path) -> 
             assert _count(s, ContentItem) == 14
     finally:
         db.dispose()
+
+
+def test_init_demo_leaves_cases_to_work(desbumi: Run, database: Database, tmp_path: Path) -> None:
+    assert desbumi("init", "--demo").code == 0
+    with database.read_session() as s, s.begin():
+        cases = {c.reference: c for c in s.scalars(select(Case))}
+        assert set(cases) == {r.reference for r in REPORTS}
+        urgencies = {c.urgency for c in cases.values()}
+        assert {Urgency.critical, Urgency.high, Urgency.normal, Urgency.untriaged} == urgencies
+        assert all(c.village_id is not None for c in cases.values())
+        recordings = s.scalars(select(Recording)).all()
+        assert len(recordings) == len(REPORTS)
+        for recording in recordings:
+            path = tmp_path / "var" / recording.path
+            with wave.open(str(path)) as audio:
+                assert audio.getframerate() == 8000 and audio.getnframes() > 8000
+        states = sorted(r.transcription for r in recordings)
+        assert states.count(TranscriptionStatus.awaiting_model) == 1
+        assert s.scalar(select(func.count()).select_from(Transcript)) == len(REPORTS) - 1
+        assert s.scalar(select(func.count()).select_from(CallbackRequest)) == 1

@@ -1,0 +1,243 @@
+"""Everything the case page (and ``GET /api/v1/cases/{id}``) shows about one case.
+
+The transcript is shown as words with their times, so a click on a word seeks the audio;
+words the recogniser was unsure of are marked, and the words of each matched indicator
+phrase are highlighted with the phrase's time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from admin_api.access import case_visibility
+from admin_api.auth import Principal
+from core.models import AuditEvent, Call, Case, Recording, Transcript, User
+from core.security import DecryptionFailed, PhoneVault, mask_phone_number
+from core.states import CaseStatus, TranscriptionStatus, allowed_targets
+
+# Below this confidence a recognised word is marked as doubtful.
+LOW_CONFIDENCE = 0.6
+# What the page says about a recording's transcription, by state.
+TRANSCRIPTION_NOTICE = {
+    TranscriptionStatus.pending: "transcription.pending",
+    TranscriptionStatus.awaiting_model: "transcription.awaiting_model",
+    TranscriptionStatus.unreadable: "transcription.unreadable",
+    TranscriptionStatus.done: "",
+}
+
+
+@dataclass(frozen=True)
+class WordView:
+    word: str
+    start: float
+    end: float
+    conf: float
+    low: bool
+    # The indicator whose matched phrase this word is part of, or "".
+    hit: str
+
+
+@dataclass(frozen=True)
+class TranscriptView:
+    id: int
+    engine: str
+    machine_text: str
+    words: list[WordView]
+    confidence: float | None
+    corrected_text: str | None
+    corrected_by: str | None
+    corrected_at: datetime | None
+
+    @property
+    def text(self) -> str:
+        """The text that counts: the correction when there is one."""
+        return self.corrected_text if self.corrected_text is not None else self.machine_text
+
+
+@dataclass(frozen=True)
+class RecordingView:
+    id: int
+    duration_s: float
+    format: str
+    partial: bool
+    transcription: TranscriptionStatus
+    notice: str
+    purged: bool
+    created_at: datetime
+    transcript: TranscriptView | None
+
+
+@dataclass(frozen=True)
+class EvidenceView:
+    indicator: str
+    phrase: str
+    start: float | None
+    end: float | None
+    source: str
+    confirmed: bool
+
+
+@dataclass(frozen=True)
+class CallerView:
+    id: int
+    masked_number: str
+    sex: str
+    home_village: str | None
+    first_seen_at: datetime
+    last_seen_at: datetime
+    other_cases: list[Case]
+    hidden_cases: int
+    calls: list[Call]
+
+
+@dataclass
+class CaseDetail:
+    case: Case
+    recordings: list[RecordingView]
+    evidence: list[EvidenceView]
+    caller: CallerView | None
+    next_statuses: list[CaseStatus]
+    users: dict[int, str]
+    history: list[AuditEvent] = field(default_factory=list)
+
+
+def _words(words: list[Any], evidence: list[EvidenceView]) -> list[WordView]:
+    spans = [(e.start, e.end, e.indicator) for e in evidence if e.start is not None]
+    out = []
+    for w in words:
+        start, end = float(w.get("start", 0.0)), float(w.get("end", 0.0))
+        conf = float(w.get("conf", 1.0))
+        hit = next(
+            (
+                name
+                for s, e, name in spans
+                if s is not None and e is not None and start >= s - 0.01 and end <= e + 0.01
+            ),
+            "",
+        )
+        out.append(WordView(str(w.get("word", "")), start, end, conf, conf < LOW_CONFIDENCE, hit))
+    return out
+
+
+def _transcript(
+    row: Transcript, evidence: list[EvidenceView], users: dict[int, str]
+) -> TranscriptView:
+    return TranscriptView(
+        id=row.id,
+        engine=row.engine,
+        machine_text=row.text,
+        words=_words(list(row.words or []), evidence),
+        confidence=row.confidence,
+        corrected_text=row.corrected_text,
+        corrected_by=users.get(row.corrected_by_id) if row.corrected_by_id else None,
+        corrected_at=row.corrected_at,
+    )
+
+
+def _user_names(session: Session) -> dict[int, str]:
+    return {
+        uid: full or name
+        for uid, name, full in session.execute(select(User.id, User.username, User.full_name))
+    }
+
+
+def masked_number(vault: PhoneVault, ciphertext: bytes) -> str:
+    try:
+        return mask_phone_number(vault.decrypt(ciphertext))
+    except DecryptionFailed:
+        return "•••"
+
+
+def case_detail(
+    session: Session, principal: Principal, case: Case, vault: PhoneVault
+) -> CaseDetail:
+    users = _user_names(session)
+    evidence = [
+        EvidenceView(
+            indicator=str(item.get("indicator", "")),
+            phrase=str(item.get("phrase", "")),
+            start=item.get("start"),
+            end=item.get("end"),
+            source=str(item.get("source", "machine")),
+            confirmed="confirmed_by" in item,
+        )
+        for item in case.indicators
+    ]
+    recordings = []
+    for rec in session.scalars(
+        select(Recording).where(Recording.case_id == case.id).order_by(Recording.id)
+    ):
+        latest = session.scalar(
+            select(Transcript)
+            .where(Transcript.recording_id == rec.id)
+            .order_by(Transcript.id.desc())
+            .limit(1)
+        )
+        recordings.append(
+            RecordingView(
+                id=rec.id,
+                duration_s=rec.duration_s,
+                format=rec.format,
+                partial=rec.partial,
+                transcription=rec.transcription,
+                notice=TRANSCRIPTION_NOTICE[rec.transcription],
+                purged=rec.purged_at is not None,
+                created_at=rec.created_at,
+                transcript=_transcript(latest, evidence, users) if latest else None,
+            )
+        )
+    caller = None
+    if case.caller is not None:
+        c = case.caller
+        others = select(Case).where(Case.caller_id == c.id, Case.id != case.id)
+        visible = list(
+            session.scalars(
+                others.where(case_visibility(principal)).order_by(Case.created_at.desc()).limit(20)
+            )
+        )
+        total = session.scalar(select(func.count()).select_from(others.subquery())) or 0
+        calls = list(
+            session.scalars(
+                select(Call)
+                .where(Call.caller_id == c.id)
+                .order_by(Call.started_at.desc())
+                .limit(20)
+            )
+        )
+        caller = CallerView(
+            id=c.id,
+            masked_number=masked_number(vault, c.phone_encrypted),
+            sex=str(c.sex),
+            home_village=c.home_village.name if c.home_village else None,
+            first_seen_at=c.first_seen_at,
+            last_seen_at=c.last_seen_at,
+            other_cases=visible,
+            hidden_cases=max(0, total - len(visible)) if total > len(visible) else 0,
+            calls=calls,
+        )
+    history = list(
+        session.scalars(
+            select(AuditEvent)
+            .where(
+                AuditEvent.object_type == "case",
+                AuditEvent.object_id == str(case.id),
+                AuditEvent.action.not_like("case.read.%"),
+            )
+            .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+            .limit(50)
+        )
+    )
+    return CaseDetail(
+        case=case,
+        recordings=recordings,
+        evidence=evidence,
+        caller=caller,
+        next_statuses=sorted(allowed_targets(case.status), key=list(CaseStatus).index),
+        users=users,
+        history=history,
+    )

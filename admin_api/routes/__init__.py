@@ -1,0 +1,32 @@
+"""Routers per area: ``api_*`` under ``/api/v1`` (JSON), ``web_*`` for the pages."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from admin_api.routes import (
+    api_auth,
+    api_cases,
+    api_queues,
+    audit_log,
+    stats,
+    system,
+    web_auth,
+    web_cases,
+    web_queues,
+)
+
+
+def api_routers() -> list[APIRouter]:
+    return [api_auth.router, api_cases.router, api_queues.router, stats.api, audit_log.api]
+
+
+def web_routers() -> list[APIRouter]:
+    return [
+        system.router,
+        web_auth.router,
+        web_cases.router,
+        web_queues.router,
+        stats.web,
+        audit_log.web,
+    ]

@@ -1,0 +1,223 @@
+"""Anonymous statistics: calls, cases and indicators over time and by place, by sex.
+
+The programmes DESBUMI reports to need sex-disaggregated figures. Counts are grouped in
+the database (one pass each for calls and cases; the indicators of the period's cases
+are counted here, as they live in a JSON list). Months are the installation's local
+calendar months.
+
+Exports suppress small counts: a count from 1 to 4 is shown as ``<5``, and when only
+one cell of a row is suppressed, the next smallest is shown as ``*``, so that the small
+one cannot be recovered from the row's total.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, func, literal, or_, select, true
+from sqlalchemy.orm import QueryableAttribute, Session
+
+from admin_api.auth import Principal
+from core.models import Call, Caller, Case, District, Village
+from core.states import Sex, UserRole
+
+SUPPRESS_BELOW = 5
+# A cell hidden only so that a small count beside it cannot be worked out from the total.
+HIDDEN = "*"
+SEXES = (Sex.female, Sex.male, Sex.unknown)
+SexCounts = dict[Sex, int]
+
+
+def _zero() -> SexCounts:
+    return {sex: 0 for sex in SEXES}
+
+
+@dataclass
+class Table:
+    """One breakdown: a row per value (a month, a district, ...), a count per sex."""
+
+    name: str
+    rows: dict[str, SexCounts] = field(default_factory=dict)
+
+    def add(self, key: str, sex: Sex, count: int) -> None:
+        self.rows.setdefault(key, _zero())[sex] += count
+
+    def total(self, key: str) -> int:
+        return sum(self.rows[key].values())
+
+    def sorted_by_total(self) -> list[tuple[str, SexCounts]]:
+        return sorted(self.rows.items(), key=lambda item: (-sum(item[1].values()), item[0]))
+
+
+@dataclass
+class Report:
+    start: date
+    end: date
+    months: list[str]
+    tables: dict[str, Table]
+
+
+@dataclass(frozen=True)
+class Period:
+    """Local calendar days, ``start`` to ``end`` inclusive."""
+
+    start: date
+    end: date
+
+    def bounds(self, timezone: str) -> tuple[datetime, datetime]:
+        zone = ZoneInfo(timezone)
+        return (
+            datetime.combine(self.start, time(0), tzinfo=zone),
+            datetime.combine(self.end + timedelta(days=1), time(0), tzinfo=zone),
+        )
+
+    def months(self) -> list[str]:
+        months, year, month = [], self.start.year, self.start.month
+        while (year, month) <= (self.end.year, self.end.month):
+            months.append(f"{year:04d}-{month:02d}")
+            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        return months
+
+
+def default_period(today: date) -> Period:
+    """The last twelve months up to today."""
+    start = date(today.year - 1, today.month, 1) + timedelta(days=32)
+    return Period(start.replace(day=1), today)
+
+
+def _month(column: QueryableAttribute[datetime], dialect: str, timezone: str) -> ColumnElement[str]:
+    if dialect == "postgresql":
+        return func.to_char(func.timezone(timezone, column), "YYYY-MM")
+    # SQLite stores naive UTC; Indonesia's zones have no daylight saving, so a fixed offset
+    # turns UTC into local time.
+    offset = datetime.now(ZoneInfo(timezone)).utcoffset() or timedelta(0)
+    hours = int(offset.total_seconds() // 3600)
+    return func.strftime("%Y-%m", column, f"{hours:+d} hours")
+
+
+def _village_scope(
+    principal: Principal, column: QueryableAttribute[int | None]
+) -> ColumnElement[bool]:
+    if principal.role is UserRole.admin:
+        return true()
+    villages = select(Village.id).where(Village.district_id.in_(sorted(principal.district_ids)))
+    return or_(column.is_(None), column.in_(villages))
+
+
+def build_report(
+    session: Session, principal: Principal, period: Period, *, timezone: str, dialect: str
+) -> Report:
+    start, end = period.bounds(timezone)
+    places = {
+        v.id: (v.name, d.name) for v, d in session.execute(select(Village, District).join(District))
+    }
+    tables = {
+        name: Table(name)
+        for name in (
+            "calls_by_month",
+            "cases_by_month",
+            "calls_by_district",
+            "cases_by_district",
+            "cases_by_village",
+            "cases_by_country",
+            "cases_by_indicator",
+        )
+    }
+    sex = func.coalesce(Caller.sex, literal(Sex.unknown.value))
+    call_month = _month(Call.started_at, dialect, timezone)
+    calls = session.execute(
+        select(call_month, Call.village_id, sex, func.count())
+        .select_from(Call)
+        .outerjoin(Caller, Call.caller_id == Caller.id)
+        .where(Call.started_at >= start, Call.started_at < end)
+        .where(_village_scope(principal, Call.village_id))
+        .group_by(call_month, Call.village_id, sex)
+    )
+    for month, village_id, sex_value, count in calls:
+        who = Sex(sex_value)
+        tables["calls_by_month"].add(month, who, count)
+        tables["calls_by_district"].add(_district(places, village_id), who, count)
+    case_month = _month(Case.created_at, dialect, timezone)
+    cases = session.execute(
+        select(case_month, Case.village_id, Case.destination_country, sex, func.count())
+        .select_from(Case)
+        .outerjoin(Caller, Case.caller_id == Caller.id)
+        .where(Case.created_at >= start, Case.created_at < end)
+        .where(_village_scope(principal, Case.village_id))
+        .group_by(case_month, Case.village_id, Case.destination_country, sex)
+    )
+    for month, village_id, country, sex_value, count in cases:
+        who = Sex(sex_value)
+        tables["cases_by_month"].add(month, who, count)
+        tables["cases_by_district"].add(_district(places, village_id), who, count)
+        tables["cases_by_village"].add(_village(places, village_id), who, count)
+        tables["cases_by_country"].add(country or "?", who, count)
+    indicators = session.execute(
+        select(Case.indicators, sex)
+        .select_from(Case)
+        .outerjoin(Caller, Case.caller_id == Caller.id)
+        .where(Case.created_at >= start, Case.created_at < end)
+        .where(_village_scope(principal, Case.village_id))
+    )
+    for items, sex_value in indicators:
+        for name in {str(item.get("indicator", "")) for item in items or []}:
+            tables["cases_by_indicator"].add(name, Sex(sex_value), 1)
+    return Report(period.start, period.end, period.months(), tables)
+
+
+def _district(places: dict[int, tuple[str, str]], village_id: int | None) -> str:
+    return places[village_id][1] if village_id in places else "?"
+
+
+def _village(places: dict[int, tuple[str, str]], village_id: int | None) -> str:
+    return places[village_id][0] if village_id in places else "?"
+
+
+def suppress(counts: Iterable[int]) -> list[str]:
+    """Counts as text with small counts hidden (see the module docstring)."""
+    values = list(counts)
+    small = {i for i, v in enumerate(values) if 0 < v < SUPPRESS_BELOW}
+    complement = set()
+    if len(small) == 1:
+        others = [(v, i) for i, v in enumerate(values) if i not in small and v > 0]
+        if others:
+            complement.add(min(others)[1])
+    return [
+        "<5" if i in small else HIDDEN if i in complement else str(v) for i, v in enumerate(values)
+    ]
+
+
+def export_rows(report: Report) -> list[list[str]]:
+    """The report as rows for CSV: table, value, female, male, unknown, total."""
+    rows = [["table", "value", "female", "male", "unknown", "total"]]
+    for name, table in report.tables.items():
+        keys = (
+            report.months if name.endswith("_by_month") else [k for k, _ in table.sorted_by_total()]
+        )
+        for key in keys:
+            counts = table.rows.get(key, _zero())
+            cells = [counts[s] for s in SEXES]
+            total = sum(cells)
+            shown = suppress(cells)
+            rows.append([name, key, *shown, "<5" if 0 < total < SUPPRESS_BELOW else str(total)])
+    return rows
+
+
+def to_csv(report: Report) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(
+        [f"# desbumi statistics {report.start} to {report.end}; counts 1-4 shown as <5"]
+    )
+    writer.writerows(export_rows(report))
+    return buffer.getvalue()
+
+
+def months_series(report: Report, table: str) -> list[tuple[str, SexCounts]]:
+    rows = report.tables[table].rows
+    return [(month, rows.get(month, _zero())) for month in report.months]

@@ -1,0 +1,116 @@
+"""Statistics on SQLite and PostgreSQL: months in local time, sex, places, suppression."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+
+from fastapi.testclient import TestClient
+
+from admin_api.charts import bar_chart, column_chart
+from admin_api.stats import suppress
+from core.models import Call, Caller, Case
+from core.states import Sex
+from tests.admin_api.conftest import World, web_login
+
+
+def _seed(world: World) -> None:
+    with world.db.transaction() as s:
+        women = Caller(
+            phone_encrypted=b"x",
+            phone_hash="h-women",
+            sex=Sex.female,
+            first_seen_at=world.clock.now(),
+            last_seen_at=world.clock.now(),
+        )
+        s.add(women)
+        s.flush()
+        # 20:00 UTC on 31 October is 03:00 on 1 November in WIB: a November call.
+        late = datetime(2026, 10, 31, 20, 0, tzinfo=UTC)
+        for i in range(7):
+            s.add(
+                Call(
+                    asterisk_uniqueid=f"c{i}",
+                    caller_id=women.id,
+                    village_id=world.ids["village_in"],
+                    started_at=late,
+                )
+            )
+        s.add(Call(asterisk_uniqueid="anon", village_id=world.ids["village_out"], started_at=late))
+        for i in range(6):
+            s.add(
+                Case(
+                    reference=f"9{i:05d}",
+                    caller_id=women.id,
+                    village_id=world.ids["village_in"],
+                    destination_country="MY",
+                    indicators=[{"indicator": "withholding_of_wages"}],
+                    created_at=late,
+                    updated_at=late,
+                )
+            )
+
+
+def test_report_counts_by_month_place_and_sex(world: World, client: TestClient) -> None:
+    _seed(world)
+    rows = client.get(
+        "/api/v1/stats?start=2026-10-01&end=2026-11-30", headers=world.headers("admin")
+    ).json()
+    table = {(r["table"], r["value"]): r for r in rows}
+    assert table[("calls_by_month", "2026-10")]["total"] == "0"
+    nov = table[("calls_by_month", "2026-11")]
+    assert (nov["female"], nov["male"], nov["unknown"], nov["total"]) == ("*", "0", "<5", "8")
+    cases = table[("cases_by_month", "2026-11")]
+    # Six women's cases and the three seeded ones (one with a woman caller, two anonymous).
+    assert (cases["female"], cases["unknown"], cases["total"]) == ("*", "<5", "9")
+    assert table[("cases_by_country", "MY")]["female"] == "7"
+    assert table[("cases_by_indicator", "withholding_of_wages")]["total"] == "6"
+    assert table[("cases_by_district", "Lombok Timur")]["total"] == "7"
+    # A case worker counts her own districts (and cases without a village) only.
+    mine = client.get(
+        "/api/v1/stats?start=2026-10-01&end=2026-11-30", headers=world.headers("case_worker")
+    ).json()
+    assert ("cases_by_district", "Jember") not in {(r["table"], r["value"]) for r in mine}
+    assert client.get("/api/v1/stats", headers=world.headers("editor")).status_code == 403
+    assert (
+        client.get(
+            "/api/v1/stats?start=2026-11-30&end=2026-10-01", headers=world.headers("admin")
+        ).status_code
+        == 422
+    )
+
+
+def test_csv_export_and_page(world: World, client: TestClient) -> None:
+    _seed(world)
+    web_login(client, "siti")
+    response = client.get("/stats.csv?start=2026-11-01&end=2026-11-30")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    assert "attachment" in response.headers["content-disposition"]
+    lines = list(csv.reader(io.StringIO(response.text)))
+    assert lines[0][0].startswith("# desbumi statistics")
+    assert lines[1] == ["table", "value", "female", "male", "unknown", "total"]
+    values = [cell for line in lines[2:] for cell in line[2:]]
+    assert all(v in ("<5", "*", "0") or int(v) >= 5 for v in values)
+    page = client.get("/stats?start=2026-11-01&end=2026-11-30")
+    assert page.status_code == 200
+    assert page.text.count("<svg") == 6 and "<rect" in page.text
+    assert "gaji tidak dibayar" in page.text
+
+
+def test_suppression_hides_a_cell_that_the_total_would_reveal() -> None:
+    assert suppress([0, 0, 0]) == ["0", "0", "0"]
+    assert suppress([12, 7, 0]) == ["12", "7", "0"]
+    assert suppress([3, 12, 0]) == ["<5", "*", "0"]
+    assert suppress([3, 12, 9]) == ["<5", "12", "*"]
+    assert suppress([2, 1, 40]) == ["<5", "<5", "40"]
+    assert suppress([4, 0, 0]) == ["<5", "0", "0"]
+
+
+def test_charts_escape_labels() -> None:
+    counts = {Sex.female: 3, Sex.male: 1, Sex.unknown: 0}
+    svg = bar_chart("t", [("<script>", counts)])
+    assert "<script>" not in svg and "&lt;script&gt;" in svg
+    assert svg.count("<rect") == 2
+    assert "<svg" in column_chart("t", [("2026-11", counts), ("2026-12", counts)])
