@@ -42,6 +42,9 @@ from transcription.vosk_engine import ModelCache
 
 logger = logging.getLogger(__name__)
 
+# How long stopping waits for background threads (the prompt warm-up) to notice.
+BACKGROUND_STOP_S = 30.0
+
 
 class Part(StrEnum):
     api = "api"
@@ -152,7 +155,10 @@ class Runtime:
             tasks.append(asyncio.create_task(agi.serve_forever(), name="agi"))
             # Prompts are synthesised ahead of the first call; calls do not wait for it.
             background.append(
-                asyncio.create_task(asyncio.to_thread(warm_prompts, hotline, self.stop_threads))
+                asyncio.create_task(
+                    asyncio.to_thread(warm_prompts, hotline, self.stop_threads),
+                    name="prompt warm-up",
+                )
             )
         if api_socket is not None:
             app = create_app(self.settings, self.db, __version__)
@@ -224,9 +230,13 @@ class Runtime:
             await agi.close()
         waiter.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        for extra in background:
-            extra.cancel()
-        await asyncio.gather(*background, return_exceptions=True)
+        if background:
+            # The prompt warm-up runs on a thread, which cancel() cannot stop: it looks at
+            # stop_threads between prompts. Wait for it (bounded by one synthesis) so that
+            # nothing uses the database or logs after "stopped".
+            _done, late = await asyncio.wait(background, timeout=BACKGROUND_STOP_S)
+            for extra in late:
+                logger.warning("%s still running at stop", extra.get_name())
         if ami is not None:
             ami.close()
         self.db.dispose()
