@@ -15,22 +15,42 @@ unless a contrast word ("tapi", "cuma") comes between. Low-confidence words coun
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
-from functools import lru_cache
-from importlib import resources
 from typing import Any
 
-import yaml
-
 from core.states import ReferralKind, Urgency
+from transcription.lexicon import (
+    Lexicon,
+    Pattern,
+    Slot,
+    load_lexicon,
+    passives,
+    spoken_numbers,
+    stems,
+    tokenize,
+)
 
-GAP = 3  # words allowed between two parts of a pattern
+__all__ = [
+    "Evidence",
+    "Indicator",
+    "Lexicon",
+    "Referral",
+    "TranscriptWord",
+    "Triage",
+    "load_lexicon",
+    "stems",
+    "tokenize",
+    "triage",
+]
+
 NEGATION_WINDOW = 3  # words before a match that a negation may stand in
 MIN_WEIGHT = 0.5  # an indicator needs evidence at least this confident
-ALWAYS_ACTIVE = ("id", "en")
+VETO_REACH = 3  # words around a match that a veto of its indicator may stand in
+THREAT_REACH = 6  # words after a threat that say what it threatens
+# Where what a threat says ends: "mengancam ... dan gaji belum dibayar" is two things.
+CLAUSE_BREAKS = frozenset({"dan", "terus", "trus", "lalu", "tapi", "and", "then", "but", "lan"})
 
 
 class Indicator(StrEnum):
@@ -74,6 +94,8 @@ CRITICAL = frozenset(
         Indicator.need_medical,
     }
 )
+# A threat of these is reported as what it is (and a threat to kill is not a lesser case).
+THREAT_KEEPS = CRITICAL | {Indicator.intimidation_threats, Indicator.abuse_of_vulnerability}
 NEEDS = frozenset(
     {Indicator.need_legal_aid, Indicator.need_repatriation, Indicator.need_family_contact}
 )
@@ -124,38 +146,6 @@ HINT_PROBLEMS: dict[str, tuple[Indicator, ...]] = {
     "other": (),
 }
 
-# Indonesian and Javanese suffixes, and English -ing/-ed for the English mixed in.
-_SUFFIXES = ("nya", "lah", "kah", "pun", "kan", "an", "in", "i", "e", "ing", "ed")
-# (prefix, what the nasal replaced): "memukul" -> "pukul", "menyiksa" -> "siksa".
-_PREFIXES = (
-    ("meny", "s"),
-    ("peny", "s"),
-    ("meng", "k"),
-    ("peng", "k"),
-    ("meng", ""),
-    ("peng", ""),
-    ("mem", "p"),
-    ("pem", "p"),
-    ("mem", ""),
-    ("pem", ""),
-    ("men", "t"),
-    ("pen", "t"),
-    ("men", ""),
-    ("pen", ""),
-    ("me", ""),
-    ("pe", ""),
-    ("di", ""),
-    ("ter", ""),
-    ("ke", ""),
-    ("se", ""),
-    ("ber", ""),
-    ("be", ""),
-    ("nge", ""),
-    ("ng", "k"),
-    ("ng", ""),
-    ("ny", "s"),
-)
-
 
 @dataclass(frozen=True)
 class TranscriptWord:
@@ -186,147 +176,120 @@ class Triage:
 
 
 @dataclass(frozen=True)
-class _Slot:
-    stems: frozenset[str]
-    # "=word" alternatives: the word itself, not a stem of it.
-    exact: frozenset[str]
+class _Found:
+    """A pattern matched at token positions ``positions`` (``last``: the span's end)."""
 
-    def matches(self, token: str, token_stems: frozenset[str]) -> bool:
-        return token in self.exact or not self.stems.isdisjoint(token_stems)
+    pattern: Pattern
+    positions: tuple[int, ...]
+    last: int
 
 
 @dataclass(frozen=True)
-class _Pattern:
-    indicator: Indicator
-    slots: tuple[_Slot, ...]
-    has_negation: bool
+class _Text:
+    """A transcript prepared for matching: tokens and what is known of each."""
+
+    tokens: Sequence[str]
+    stems: Sequence[frozenset[str]]
+    passive: Sequence[bool]
+    values: Sequence[int | None]
+    ends: Sequence[int]
+
+    @classmethod
+    def of(cls, tokens: Sequence[str], lexicon: Lexicon) -> _Text:
+        values, ends = spoken_numbers(tokens)
+        stemmed = [lexicon.stems_of(t) for t in tokens]
+        return cls(tokens, stemmed, passives(tokens), values, ends)
+
+    def slot_at(self, slot: Slot, i: int) -> bool:
+        return slot.matches(self.tokens[i], self.stems[i], self.passive[i], self.values[i])
 
 
-@dataclass
-class Lexicon:
-    synonyms: dict[str, str] = field(default_factory=dict)
-    negations: frozenset[str] = frozenset()
-    contrastives: frozenset[str] = frozenset()
-    patterns: list[_Pattern] = field(default_factory=list)
-    # First-slot alternative -> the patterns that start with it.
-    index: dict[str, list[_Pattern]] = field(default_factory=dict)
-
-    def merge(self, other: Lexicon) -> Lexicon:
-        merged = Lexicon(
-            {**other.synonyms, **self.synonyms},
-            self.negations | other.negations,
-            self.contrastives | other.contrastives,
-            [*self.patterns, *other.patterns],
-        )
-        merged.build_index()
-        return merged
-
-    def build_index(self) -> None:
-        self.index = {}
-        for pattern in self.patterns:
-            for stem in pattern.slots[0].stems:
-                self.index.setdefault(stem, []).append(pattern)
-            for word in pattern.slots[0].exact:
-                self.index.setdefault("=" + word, []).append(pattern)
-
-
-def _parse_lexicon(data: Mapping[str, Any]) -> Lexicon:
-    negations = frozenset(data.get("negations", []))
-    lexicon = Lexicon(
-        dict(data.get("synonyms", {})), negations, frozenset(data.get("contrastives", []))
-    )
-    for name, patterns in data.get("indicators", {}).items():
-        indicator = Indicator(name)
-        for text in patterns:
-            parts = [part.split("|") for part in str(text).split()]
-            slots = tuple(
-                _Slot(
-                    frozenset(a for a in alts if not a.startswith("=")),
-                    frozenset(a[1:] for a in alts if a.startswith("=")),
-                )
-                for alts in parts
-            )
-            has_negation = any(a.lstrip("=") in negations for alts in parts for a in alts)
-            lexicon.patterns.append(_Pattern(indicator, slots, has_negation))
-    return lexicon
-
-
-@lru_cache(maxsize=16)
-def load_lexicon(language: str) -> Lexicon:
-    """The lexicon for ``language`` merged with the always-active ones (cached)."""
-    merged: Lexicon | None = None
-    for name in dict.fromkeys((language, *ALWAYS_ACTIVE)):
-        path = resources.files("transcription").joinpath("lexicons", f"{name}.yaml")
-        if not path.is_file():
-            continue
-        lexicon = _parse_lexicon(yaml.safe_load(path.read_text(encoding="utf-8")))
-        merged = lexicon if merged is None else merged.merge(lexicon)
-    if merged is None:
-        raise LookupError(f"no triage lexicon for {language!r}")
-    merged.build_index()
-    return merged
-
-
-@lru_cache(maxsize=65536)
-def stems(token: str) -> frozenset[str]:
-    """The token and the stems it may have ("dipukulin" -> {..., "pukul"})."""
-    forms = {token}
-    for _ in range(2):
-        for form in list(forms):
-            for suffix in _SUFFIXES:
-                if form.endswith(suffix) and len(form) - len(suffix) >= 3:
-                    forms.add(form[: -len(suffix)])
-            for prefix, restored in _PREFIXES:
-                if form.startswith(prefix) and len(form) - len(prefix) >= 3:
-                    forms.add(restored + form[len(prefix) :])
-    return frozenset(forms)
-
-
-def tokenize(text: str, synonyms: Mapping[str, str]) -> list[str]:
-    """Lowercase words without punctuation, stretched letters folded, spellings mapped."""
-    text = re.sub(r"hong\s*kong", "hong_kong", text.lower())
-    words = re.findall(r"[a-z0-9_]+", re.sub(r"([a-z])\1{2,}", r"\1", text))
-    return [synonyms.get(word, word) for word in words]
-
-
-def _match(
-    pattern: _Pattern, tokens: Sequence[str], token_stems: Sequence[frozenset[str]], start: int
-) -> list[int] | None:
+def _match(pattern: Pattern, text: _Text, start: int) -> tuple[int, ...] | None:
     """Positions of each slot of ``pattern`` starting at ``start``, or None."""
+    if not text.slot_at(pattern.slots[0], start):
+        return None
     positions = [start]
     for slot in pattern.slots[1:]:
-        last = positions[-1]
+        last = text.ends[positions[-1]]
         found = next(
             (
                 i
-                for i in range(last + 1, min(len(tokens), last + GAP + 2))
-                if slot.matches(tokens[i], token_stems[i])
+                for i in range(last + 1, min(len(text.tokens), last + slot.gap + 2))
+                if text.slot_at(slot, i)
             ),
             None,
         )
         if found is None:
             return None
         positions.append(found)
-    return positions
+    return tuple(positions)
 
 
-def _cancelled(
-    pattern: _Pattern, tokens: Sequence[str], positions: list[int], lexicon: Lexicon
-) -> bool:
-    inside = set(range(positions[0], positions[-1] + 1)) - set(positions)
-    # "tidak dilecehkan hanya gajinya ...": a match never spans a contrast.
-    if any(tokens[i] in lexicon.contrastives for i in inside):
-        return True
-    if pattern.has_negation:
-        return False
-    if any(tokens[i] in lexicon.negations for i in inside):
-        return True
+def _cancelled(pattern: Pattern, text: _Text, positions: tuple[int, ...], lexicon: Lexicon) -> bool:
+    """Negated ("tidak dipukul"), not (yet) real ("akan dipukul") or split by a contrast."""
+    tokens = text.tokens
+    if not pattern.bridges:
+        taken = {p for first in positions for p in range(first, text.ends[first] + 1)}
+        span = range(positions[0], text.ends[positions[-1]])
+        inside = [tokens[i] for i in span if i not in taken]
+        # "tidak dilecehkan hanya gajinya ...": a match never spans a contrast.
+        if not lexicon.contrastives.isdisjoint(inside):
+            return True
+        if not pattern.has_negation and not lexicon.negations.isdisjoint(inside):
+            return True
+        if not pattern.has_irrealis and not lexicon.irrealis.isdisjoint(inside):
+            return True
     for i in range(positions[0] - 1, max(-1, positions[0] - NEGATION_WINDOW - 1), -1):
         if tokens[i] in lexicon.contrastives:
             return False
-        if tokens[i] in lexicon.negations:
+        if tokens[i] in lexicon.negations and not pattern.has_negation:
+            return True
+        if tokens[i] in lexicon.irrealis and not pattern.has_irrealis:
             return True
     return False
+
+
+def _near(found: _Found, other: _Found, reach: int) -> bool:
+    return other.positions[0] <= found.last + reach and other.last >= found.positions[0] - reach
+
+
+def _findings(text: _Text, lexicon: Lexicon) -> list[_Found]:
+    """Every pattern that matches and is not cancelled, vetoed or inside a threat."""
+    found: list[_Found] = []
+    vetoes: list[_Found] = []
+    for i, token in enumerate(text.tokens):
+        keys = [*text.stems[i], "=" + token]
+        if text.values[i] is not None:
+            keys.append("#")
+        starting: dict[int, Pattern] = {}
+        for key in keys:
+            for pattern in lexicon.index.get(key, ()):
+                starting[id(pattern)] = pattern
+        for pattern in starting.values():
+            positions = _match(pattern, text, i)
+            if positions is None or _cancelled(pattern, text, positions, lexicon):
+                continue
+            item = _Found(pattern, positions, text.ends[positions[-1]])
+            (vetoes if pattern.veto else found).append(item)
+    threats = [f for f in found if f.pattern.indicator == Indicator.intimidation_threats]
+    return [
+        f
+        for f in found
+        if not any(
+            v.pattern.indicator == f.pattern.indicator and _near(f, v, VETO_REACH) for v in vetoes
+        )
+        and not any(_threatened(f, t, text.tokens) for t in threats)
+    ]
+
+
+def _threatened(found: _Found, threat: _Found, tokens: Sequence[str]) -> bool:
+    """``found`` is what a threat says will happen ("mengancam tidak akan bayar gaji")."""
+    if found.pattern.indicator in THREAT_KEEPS:
+        return False
+    first = found.positions[0]
+    if not threat.last < first <= threat.last + THREAT_REACH:
+        return False
+    return CLAUSE_BREAKS.isdisjoint(tokens[threat.last + 1 : first])
 
 
 def _as_words(words: Sequence[TranscriptWord | Mapping[str, Any]]) -> list[TranscriptWord]:
@@ -357,24 +320,16 @@ def triage(
     else:
         tokens = tokenize(text, lexicon.synonyms)
     evidence: list[Evidence] = []
-    token_stems = [stems(token) for token in tokens]
-    for i, token in enumerate(tokens):
-        starting: dict[int, _Pattern] = {}
-        for key in (*token_stems[i], "=" + token):
-            for pattern in lexicon.index.get(key, ()):
-                starting[id(pattern)] = pattern
-        for pattern in starting.values():
-            positions = _match(pattern, tokens, token_stems, i)
-            if positions is None or _cancelled(pattern, tokens, positions, lexicon):
-                continue
-            span = range(positions[0], positions[-1] + 1)
-            if timed:
-                weight = sum(timed[p].conf for p in positions) / len(positions)
-                phrase = " ".join(timed[p].word for p in span)
-                start, end = timed[positions[0]].start, timed[positions[-1]].end
-            else:
-                weight, phrase, start, end = 1.0, " ".join(tokens[p] for p in span), None, None
-            evidence.append(Evidence(pattern.indicator, phrase, start, end, weight))
+    for item in _findings(_Text.of(tokens, lexicon), lexicon):
+        span = range(item.positions[0], item.last + 1)
+        indicator = Indicator(item.pattern.indicator)
+        if timed:
+            weight = sum(timed[p].conf for p in item.positions) / len(item.positions)
+            phrase = " ".join(timed[p].word for p in span)
+            start, end = timed[item.positions[0]].start, timed[item.last].end
+        else:
+            weight, phrase, start, end = 1.0, " ".join(tokens[p] for p in span), None, None
+        evidence.append(Evidence(indicator, phrase, start, end, weight))
     for key, value in (hints or {}).items():
         if key == "problem":
             for indicator in HINT_PROBLEMS.get(value, ()):

@@ -1,0 +1,394 @@
+"""Triage lexicons: the pattern language, their loading, and the text they match on. Pure.
+
+A lexicon (``transcription/lexicons/<lang>.yaml``) maps each indicator to patterns. A
+pattern is a sequence of slots that must appear in order, each within ``GAP`` words of
+the previous one. A slot is alternatives joined by ``|``:
+
+- ``pukul``: any word with that stem ("dipukul", "mukulin", "pukulan");
+- ``=pulang``: exactly that word, not a stem of it;
+- ``di:hubung``: the stem in the passive ("dihubungi", "di hubungi", "ditelpon"), and
+  ``me:hubung`` the stem not in the passive ("menghubungi", "nelpon", "hubungi");
+- ``n:11-17``: a number in that range, in digits or words ("tujuh belas", "limolas",
+  "seventeen" are 17).
+
+A ``~`` between two slots lets the next one come up to ``LONG_GAP`` words later, across
+contrast words ("dijanjikan ... ternyata"); ``~6`` lets it come up to six words later.
+``vetoes`` are patterns that, near a match of the same indicator, cancel it ("paspor
+saya pegang sendiri" is not retention).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+GAP = 3  # words allowed between two parts of a pattern
+LONG_GAP = 12  # after "~"
+NEGATED_GAP = 2  # after a negation slot: "belum juga di bayar", not "belum lunas jadi gaji"
+ALWAYS_ACTIVE = ("id", "en")
+
+# Indonesian, Javanese and Sundanese suffixes, and English ones for the English mixed in.
+_SUFFIXES = (
+    "nipun",
+    "ipun",
+    "aken",
+    "keun",
+    "nya",
+    "lah",
+    "kah",
+    "pun",
+    "kan",
+    "ake",
+    "ke",
+    "ane",
+    "ne",
+    "na",
+    "an",
+    "in",
+    "en",
+    "ku",
+    "mu",
+    "i",
+    "e",
+    "ing",
+    "ied",
+    "ed",
+    "es",
+    "s",
+)
+# (prefix, what the nasal replaced): "memukul" -> "pukul", "nendang" -> "tendang",
+# "nyekel" -> "cekel", Javanese krama "dipun" + root.
+_PREFIXES = (
+    ("dipun", ""),
+    ("meny", "s"),
+    ("peny", "s"),
+    ("meng", "k"),
+    ("peng", "k"),
+    ("meng", ""),
+    ("peng", ""),
+    ("mem", "p"),
+    ("pem", "p"),
+    ("mem", ""),
+    ("pem", ""),
+    ("men", "t"),
+    ("pen", "t"),
+    ("men", ""),
+    ("pen", ""),
+    ("me", ""),
+    ("pe", ""),
+    ("di", ""),
+    ("ter", ""),
+    ("ke", ""),
+    ("ka", ""),
+    ("se", ""),
+    ("ber", ""),
+    ("be", ""),
+    ("nga", ""),
+    ("nge", ""),
+    ("ng", "k"),
+    ("ng", ""),
+    ("ny", "s"),
+    ("ny", "c"),
+    ("m", "p"),
+    ("m", ""),
+    ("n", "t"),
+    ("n", ""),
+)
+_PASSIVE_PREFIXES = ("di", "ke", "ter", "ka")
+
+# Spoken numbers: Indonesian, Javanese (ngoko, krama), Sundanese, English.
+_UNITS = {
+    **dict.fromkeys(("satu", "siji", "setunggal", "hiji", "one", "se", "sa"), 1),
+    **dict.fromkeys(("dua", "kalih", "rong", "two"), 2),
+    **dict.fromkeys(("tiga", "telu", "telung", "tilu", "three"), 3),
+    **dict.fromkeys(("empat", "papat", "patang", "sekawan", "opat", "four", "pat"), 4),
+    **dict.fromkeys(("lima", "limo", "gangsal", "five"), 5),
+    **dict.fromkeys(("enam", "enem", "nem", "genep", "six"), 6),
+    **dict.fromkeys(("tujuh", "pitu", "pitung", "seven"), 7),
+    **dict.fromkeys(("delapan", "wolu", "wolung", "dalapan", "eight"), 8),
+    **dict.fromkeys(("sembilan", "songo", "sanga", "sangang", "salapan", "nine"), 9),
+}
+_WORDS = {
+    **dict.fromkeys(("sepuluh", "sapuluh", "sedasa", "ten"), 10),
+    **dict.fromkeys(("sebelas", "sabelas", "sewelas", "eleven"), 11),
+    **dict.fromkeys(("rolas", "twelve"), 12),
+    **dict.fromkeys(("telulas", "thirteen"), 13),
+    **dict.fromkeys(("patbelas", "fourteen"), 14),
+    **dict.fromkeys(("limolas", "fifteen"), 15),
+    **dict.fromkeys(("nembelas", "sixteen"), 16),
+    **dict.fromkeys(("pitulas", "seventeen"), 17),
+    **dict.fromkeys(("wolulas", "eighteen"), 18),
+    **dict.fromkeys(("songolas", "sangalas", "nineteen"), 19),
+    "selikur": 21,
+    "selawe": 25,
+    "seket": 50,
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fifty": 50,
+}
+_TEENS = ("belas", "welas", "las")
+# Units that are a number only before "belas"/"puluh" ("se", "rong"): alone, other words.
+_BOUND_UNITS = frozenset({"se", "sa", "pat", "rong"})
+_TENS = ("puluh", "dasa")
+_FUSED = re.compile(r"^([a-z]+?)(belas|welas|puluh)$")
+
+
+@dataclass(frozen=True)
+class Slot:
+    stems: frozenset[str]
+    exact: frozenset[str] = frozenset()
+    passive: frozenset[str] = frozenset()
+    active: frozenset[str] = frozenset()
+    numbers: tuple[tuple[int, int], ...] = ()
+    gap: int = GAP  # words allowed between the previous slot and this one
+
+    def matches(self, token: str, stems: frozenset[str], passive: bool, value: int | None) -> bool:
+        if token in self.exact or not self.stems.isdisjoint(stems):
+            return True
+        if value is not None and any(low <= value <= high for low, high in self.numbers):
+            return True
+        voiced = self.passive if passive else self.active
+        return bool(voiced) and not voiced.isdisjoint(stems)
+
+    def keys(self) -> set[str]:
+        """Index keys under which a pattern starting with this slot is found."""
+        return {
+            *self.stems,
+            *self.passive,
+            *self.active,
+            *("=" + w for w in self.exact),
+            *(("#",) if self.numbers else ()),
+        }
+
+
+@dataclass(frozen=True)
+class Pattern:
+    indicator: str
+    slots: tuple[Slot, ...]
+    # A pattern that says the negation itself ("tidak boleh keluar") is not cancelled by it.
+    has_negation: bool
+    has_irrealis: bool
+    # "~" in it: a long pattern that bridges contrast words on purpose.
+    bridges: bool
+    text: str
+    # A veto cancels matches of its indicator near it instead of showing one.
+    veto: bool = False
+
+
+@dataclass
+class Lexicon:
+    synonyms: dict[str, str] = field(default_factory=dict)
+    negations: frozenset[str] = frozenset()
+    contrastives: frozenset[str] = frozenset()
+    # Words that make what follows not (yet) true: "tidak akan bayar gaji" is a threat.
+    irrealis: frozenset[str] = frozenset()
+    patterns: list[Pattern] = field(default_factory=list)
+    vetoes: list[Pattern] = field(default_factory=list)
+    # First-slot key -> the patterns (and vetoes) that start with it.
+    index: dict[str, list[Pattern]] = field(default_factory=dict)
+    _stems: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
+
+    def stems_of(self, token: str) -> frozenset[str]:
+        """The token's stems, each also in its mapped spelling ("ditelpon" -> "telepon")."""
+        known = self._stems.get(token)
+        if known is None:
+            found = stems(token)
+            known = found | {self.synonyms[s] for s in found if s in self.synonyms}
+            if len(self._stems) < 65536:
+                self._stems[token] = known
+        return known
+
+    def merge(self, other: Lexicon) -> Lexicon:
+        merged = Lexicon(
+            {**other.synonyms, **self.synonyms},
+            self.negations | other.negations,
+            self.contrastives | other.contrastives,
+            self.irrealis | other.irrealis,
+            [*self.patterns, *other.patterns],
+            [*self.vetoes, *other.vetoes],
+        )
+        merged.build_index()
+        return merged
+
+    def build_index(self) -> None:
+        self.index = {}
+        for pattern in (*self.patterns, *self.vetoes):
+            for key in pattern.slots[0].keys():
+                self.index.setdefault(key, []).append(pattern)
+
+
+def _parse_slot(alternatives: list[str], gap: int) -> Slot:
+    stems: set[str] = set()
+    exact: set[str] = set()
+    passive: set[str] = set()
+    active: set[str] = set()
+    numbers: list[tuple[int, int]] = []
+    for alt in alternatives:
+        if alt.startswith("="):
+            exact.add(alt[1:])
+        elif alt.startswith("di:"):
+            passive.add(alt[3:])
+        elif alt.startswith("me:"):
+            active.add(alt[3:])
+        elif alt.startswith("n:"):
+            low, _, high = alt[2:].partition("-")
+            numbers.append((int(low), int(high or low)))
+        else:
+            stems.add(alt)
+    return Slot(
+        frozenset(stems),
+        frozenset(exact),
+        frozenset(passive),
+        frozenset(active),
+        tuple(numbers),
+        gap,
+    )
+
+
+def _parse_pattern(indicator: str, text: str, lexicon: Lexicon, *, veto: bool) -> Pattern:
+    slots: list[Slot] = []
+    gap: int | None = None  # set by "~" or "~N" before a slot
+    after_negation = False
+    words = str(text).split()
+    if not words or words[0].startswith("~") or words[-1].startswith("~"):
+        raise ValueError(f"bad triage pattern for {indicator}: {text!r}")
+    for part in words:
+        if part.startswith("~"):
+            gap = int(part[1:]) if part[1:] else LONG_GAP
+            continue
+        alternatives = part.split("|")
+        plain = {a.lstrip("=") for a in alternatives}
+        if gap is None:
+            gap = NEGATED_GAP if after_negation else GAP
+        slots.append(_parse_slot(alternatives, gap))
+        after_negation = plain <= lexicon.negations
+        gap = None
+    plain_words = {a.lstrip("=") for part in words for a in part.split("|")}
+    return Pattern(
+        indicator,
+        tuple(slots),
+        not plain_words.isdisjoint(lexicon.negations),
+        not plain_words.isdisjoint(lexicon.irrealis),
+        "~" in words,
+        str(text),
+        veto,
+    )
+
+
+def parse_lexicon(data: Mapping[str, Any]) -> Lexicon:
+    """A lexicon from the mapping its YAML file holds. ValueError on a malformed pattern."""
+    lexicon = Lexicon(
+        dict(data.get("synonyms", {})),
+        frozenset(data.get("negations", [])),
+        frozenset(data.get("contrastives", [])),
+        frozenset(data.get("irrealis", [])),
+    )
+    for section, target in (("indicators", lexicon.patterns), ("vetoes", lexicon.vetoes)):
+        for name, patterns in (data.get(section) or {}).items():
+            target.extend(
+                _parse_pattern(name, text, lexicon, veto=section == "vetoes") for text in patterns
+            )
+    return lexicon
+
+
+@lru_cache(maxsize=16)
+def load_lexicon(language: str) -> Lexicon:
+    """The lexicon for ``language`` merged with the always-active ones (cached)."""
+    merged: Lexicon | None = None
+    for name in dict.fromkeys((language, *ALWAYS_ACTIVE)):
+        path = resources.files("transcription").joinpath("lexicons", f"{name}.yaml")
+        if not path.is_file():
+            continue
+        lexicon = parse_lexicon(yaml.safe_load(path.read_text(encoding="utf-8")))
+        merged = lexicon if merged is None else merged.merge(lexicon)
+    if merged is None:
+        raise LookupError(f"no triage lexicon for {language!r}")
+    merged.build_index()
+    return merged
+
+
+@lru_cache(maxsize=65536)
+def stems(token: str) -> frozenset[str]:
+    """The token and the stems it may have ("dipukulin" -> {..., "pukul"})."""
+    forms = {token}
+    for _ in range(3):
+        for form in list(forms):
+            for suffix in _SUFFIXES:
+                if form.endswith(suffix) and len(form) - len(suffix) >= 3:
+                    bare = form[: -len(suffix)]
+                    forms.add(bare)
+                    if len(suffix) > 1 and bare[-1] == bare[-2]:
+                        forms.add(bare[:-1])  # "slapped" -> "slap"
+            for prefix, restored in _PREFIXES:
+                if form.startswith(prefix) and len(form) - len(prefix) >= 3:
+                    forms.add(restored + form[len(prefix) :])
+    return frozenset(forms)
+
+
+@lru_cache(maxsize=65536)
+def _is_passive_form(token: str) -> bool:
+    return token.startswith(_PASSIVE_PREFIXES) and len(token) > 5
+
+
+def passives(tokens: Sequence[str]) -> list[bool]:
+    """Whether each token is a passive verb form ("dihubungi", or "di" then "hubungi")."""
+    return [
+        _is_passive_form(token) or (i > 0 and tokens[i - 1] in ("di", "dipun"))
+        for i, token in enumerate(tokens)
+    ]
+
+
+def tokenize(text: str, synonyms: Mapping[str, str]) -> list[str]:
+    """Lowercase words without punctuation, stretched letters folded, spellings mapped."""
+    text = re.sub(r"hong\s*kong", "hong_kong", text.lower())
+    words = re.findall(r"[a-z_]+|[0-9]+", re.sub(r"([a-z])\1{2,}", r"\1", text))
+    return [synonyms.get(word, word) for word in words]
+
+
+def _number_at(tokens: Sequence[str], i: int) -> tuple[int, int] | None:
+    """The number spoken from token ``i`` on and the index of its last word, or None."""
+    token = tokens[i]
+    if token.isdigit():
+        return (int(token[:6]), i)
+    nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
+    fused = _FUSED.match(token)
+    unit = _UNITS.get(token)
+    if token in _WORDS:
+        value, end = _WORDS[token], i
+    elif fused and fused.group(1) in _UNITS:
+        unit = _UNITS[fused.group(1)]
+        value, end = (unit * 10 if fused.group(2) == "puluh" else 10 + unit), i
+    elif unit is not None and nxt in _TEENS:
+        value, end = 10 + unit, i + 1
+    elif unit is not None and nxt in _TENS:
+        value, end = unit * 10, i + 1
+    elif unit is not None and token not in _BOUND_UNITS:
+        return (unit, i)
+    else:
+        return None
+    tail = tokens[end + 1] if end + 1 < len(tokens) else ""
+    if value % 10 == 0 and value >= 20 and tail in _UNITS and tail not in _BOUND_UNITS:
+        value, end = value + _UNITS[tail], end + 1  # "dua puluh satu"
+    return (value, end)
+
+
+def spoken_numbers(tokens: Sequence[str]) -> tuple[list[int | None], list[int]]:
+    """For each token, the number that starts there (or None) and the index of its end."""
+    values: list[int | None] = [None] * len(tokens)
+    ends = list(range(len(tokens)))
+    i = 0
+    while i < len(tokens):
+        found = _number_at(tokens, i)
+        if found is None:
+            i += 1
+            continue
+        values[i], ends[i] = found
+        i = found[1] + 1
+    return values, ends
