@@ -20,8 +20,9 @@ saya pegang sendiri" is not retention).
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -137,6 +138,8 @@ _TEENS = ("belas", "welas", "las")
 # Units that are a number only before "belas"/"puluh" ("se", "rong"): alone, other words.
 _BOUND_UNITS = frozenset({"se", "sa", "pat", "rong"})
 _TENS = ("puluh", "dasa")
+_NUMBER_WORDS = frozenset(_UNITS) | frozenset(_WORDS)
+_FUSED_ENDS = ("belas", "welas", "puluh")
 _FUSED = re.compile(r"^([a-z]+?)(belas|welas|puluh)$")
 
 
@@ -148,27 +151,17 @@ class Slot:
     active: frozenset[str] = frozenset()
     numbers: tuple[tuple[int, int], ...] = ()
     gap: int = GAP  # words allowed between the previous slot and this one
+    # Which words fill it, as a number shared by every slot of the same alternatives
+    # (set by the lexicon).
+    matcher: int = -1
 
-    def matches(self, token: str, stems: frozenset[str], passive: bool, value: int | None) -> bool:
-        if token in self.exact or not self.stems.isdisjoint(stems):
-            return True
-        if value is not None and any(low <= value <= high for low, high in self.numbers):
-            return True
-        voiced = self.passive if passive else self.active
-        return bool(voiced) and not voiced.isdisjoint(stems)
-
-    def keys(self) -> set[str]:
-        """Index keys under which a pattern starting with this slot is found."""
-        return {
-            *self.stems,
-            *self.passive,
-            *self.active,
-            *("=" + w for w in self.exact),
-            *(("#",) if self.numbers else ()),
-        }
+    @property
+    def alternatives(self) -> tuple[frozenset[str], ...]:
+        return (self.stems, self.exact, self.passive, self.active)
 
 
-@dataclass(frozen=True)
+# Compared and hashed by identity: patterns are gathered in sets on every transcript.
+@dataclass(frozen=True, eq=False)
 class Pattern:
     indicator: str
     slots: tuple[Slot, ...]
@@ -180,6 +173,11 @@ class Pattern:
     text: str
     # A veto cancels matches of its indicator near it instead of showing one.
     veto: bool = False
+    # The matchers of its slots, all of which a transcript must have (set by the lexicon).
+    needs: frozenset[int] = frozenset()
+
+
+_PLAIN, _PASSIVE, _ACTIVE = 0, 1, 2
 
 
 @dataclass
@@ -191,18 +189,50 @@ class Lexicon:
     irrealis: frozenset[str] = frozenset()
     patterns: list[Pattern] = field(default_factory=list)
     vetoes: list[Pattern] = field(default_factory=list)
-    # First-slot key -> the patterns (and vetoes) that start with it.
-    index: dict[str, list[Pattern]] = field(default_factory=dict)
-    _stems: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
+    # Matcher -> the patterns and vetoes looked up by it (each by its least common one).
+    index: dict[int, list[Pattern]] = field(default_factory=dict, repr=False)
+    index_keys: frozenset[int] = field(default_factory=frozenset, repr=False)
+    # Stem or "=word" -> the (matcher, voice) pairs it fills; numbers' matchers.
+    _fills: dict[str, list[tuple[int, int]]] = field(default_factory=dict, repr=False)
+    _numbers: list[tuple[int, tuple[tuple[int, int], ...]]] = field(
+        default_factory=list, repr=False
+    )
+    _token_cache: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = field(
+        default_factory=dict, repr=False
+    )
+    _number_cache: dict[int, frozenset[int]] = field(default_factory=dict, repr=False)
 
-    def stems_of(self, token: str) -> frozenset[str]:
-        """The token's stems, each also in its mapped spelling ("ditelpon" -> "telepon")."""
-        known = self._stems.get(token)
+    def matchers_of(self, token: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The matchers the token fills when it is not passive ([0]) and when it is ([1]).
+
+        Its stems are also read in their mapped spelling ("ditelpon" -> "telepon"). Cached.
+        """
+        known = self._token_cache.get(token)
         if known is None:
             found = stems(token)
-            known = found | {self.synonyms[s] for s in found if s in self.synonyms}
-            if len(self._stems) < 65536:
-                self._stems[token] = known
+            found = found | {self.synonyms[s] for s in found if s in self.synonyms}
+            voiced: tuple[set[int], set[int], set[int]] = (set(), set(), set())
+            for key in (*found, "=" + token):
+                for matcher, voice in self._fills.get(key, ()):
+                    voiced[voice].add(matcher)
+            plain, passive, active = voiced
+            # Indexed by whether the token is passive: [0] not passive, [1] passive.
+            known = (tuple(plain | active), tuple(plain | passive))
+            if len(self._token_cache) < 65536:
+                self._token_cache[token] = known
+        return known
+
+    def number_matchers(self, value: int) -> frozenset[int]:
+        """The matchers a spoken number of ``value`` fills ("n:11-17")."""
+        known = self._number_cache.get(value)
+        if known is None:
+            known = frozenset(
+                matcher
+                for matcher, ranges in self._numbers
+                if any(low <= value <= high for low, high in ranges)
+            )
+            if len(self._number_cache) < 4096:
+                self._number_cache[value] = known
         return known
 
     def merge(self, other: Lexicon) -> Lexicon:
@@ -218,10 +248,51 @@ class Lexicon:
         return merged
 
     def build_index(self) -> None:
+        # One matcher per distinct set of alternatives ("tidak|belum" is in dozens of
+        # rules), so what a transcript says about it is worked out once.
+        matchers: dict[tuple[Any, ...], int] = {}
+        rules: list[Pattern] = []
+        for rule in (*self.patterns, *self.vetoes):
+            slots = tuple(
+                replace(
+                    slot,
+                    matcher=matchers.setdefault((*slot.alternatives, slot.numbers), len(matchers)),
+                )
+                for slot in rule.slots
+            )
+            rules.append(
+                replace(rule, slots=slots, needs=frozenset(slot.matcher for slot in slots))
+            )
+        self._fills, self._numbers = {}, []
+        for (plain, exact, passive, active, numbers), matcher in matchers.items():
+            for voice, keys in (
+                (_PLAIN, plain),
+                (_PLAIN, {"=" + word for word in exact}),
+                (_PASSIVE, passive),
+                (_ACTIVE, active),
+            ):
+                for key in keys:
+                    self._fills.setdefault(key, []).append((matcher, voice))
+            if numbers:
+                self._numbers.append((matcher, numbers))
+        # Each rule is looked up by the matcher fewest others share keys with: "bayar",
+        # not "tidak" or "saya", which would bring most rules up on every transcript.
+        uses = Counter(key for key, fills in self._fills.items() for _ in fills)
+        cost = {
+            matcher: max(
+                (uses[k] for k in (*plain, *passive, *active, *("=" + w for w in exact))),
+                default=len(matchers),
+            )
+            for (plain, exact, passive, active, _), matcher in matchers.items()
+        }
         self.index = {}
-        for pattern in (*self.patterns, *self.vetoes):
-            for key in pattern.slots[0].keys():
-                self.index.setdefault(key, []).append(pattern)
+        for rule in rules:
+            lookup = min(rule.needs, key=cost.__getitem__)
+            self.index.setdefault(lookup, []).append(rule)
+        self.patterns = rules[: len(self.patterns)]
+        self.vetoes = rules[len(self.patterns) :]
+        self.index_keys = frozenset(self.index)
+        self._token_cache, self._number_cache = {}, {}
 
 
 def _parse_slot(alternatives: list[str], gap: int) -> Slot:
@@ -357,6 +428,8 @@ def _number_at(tokens: Sequence[str], i: int) -> tuple[int, int] | None:
     token = tokens[i]
     if token.isdigit():
         return (int(token[:6]), i)
+    if token not in _NUMBER_WORDS and not token.endswith(("belas", "welas", "puluh")):
+        return None
     nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
     fused = _FUSED.match(token)
     unit = _UNITS.get(token)
@@ -385,6 +458,10 @@ def spoken_numbers(tokens: Sequence[str]) -> tuple[list[int | None], list[int]]:
     ends = list(range(len(tokens)))
     i = 0
     while i < len(tokens):
+        token = tokens[i]
+        if not (token in _NUMBER_WORDS or token[-1:].isdigit() or token.endswith(_FUSED_ENDS)):
+            i += 1
+            continue
         found = _number_at(tokens, i)
         if found is None:
             i += 1

@@ -15,16 +15,17 @@ unless a contrast word ("tapi", "cuma") comes between. Low-confidence words coun
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from core.states import ReferralKind, Urgency
 from transcription.lexicon import (
     Lexicon,
     Pattern,
-    Slot,
     load_lexicon,
     passives,
     spoken_numbers,
@@ -45,6 +46,7 @@ __all__ = [
     "triage",
 ]
 
+MAX_NUMBER_WORDS = 4  # "dua puluh tujuh" is one number in three words
 NEGATION_WINDOW = 3  # words before a match that a negation may stand in
 MIN_WEIGHT = 0.5  # an indicator needs evidence at least this confident
 VETO_REACH = 3  # words around a match that a veto of its indicator may stand in
@@ -79,6 +81,8 @@ class Indicator(StrEnum):
     need_repatriation = "need_repatriation"
     need_family_contact = "need_family_contact"
 
+
+_INDICATORS = {str(indicator): indicator for indicator in Indicator}
 
 # Where a case goes: police, hospital, shelter (P2TP2A), labour office (Disnakertrans),
 # BP2MI, the destination country's mission (see MISSIONS), legal aid.
@@ -175,8 +179,7 @@ class Triage:
     mission: str | None = None
 
 
-@dataclass(frozen=True)
-class _Found:
+class _Found(NamedTuple):
     """A pattern matched at token positions ``positions`` (``last``: the span's end)."""
 
     pattern: Pattern
@@ -186,42 +189,56 @@ class _Found:
 
 @dataclass(frozen=True)
 class _Text:
-    """A transcript prepared for matching: tokens and what is known of each."""
+    """A transcript prepared for matching: its tokens, where each matcher is filled (in
+    order), and where each spoken number ends."""
 
     tokens: Sequence[str]
-    stems: Sequence[frozenset[str]]
-    passive: Sequence[bool]
-    values: Sequence[int | None]
+    places: dict[int, list[int]]
     ends: Sequence[int]
 
     @classmethod
     def of(cls, tokens: Sequence[str], lexicon: Lexicon) -> _Text:
         values, ends = spoken_numbers(tokens)
-        stemmed = [lexicon.stems_of(t) for t in tokens]
-        return cls(tokens, stemmed, passives(tokens), values, ends)
+        places: defaultdict[int, list[int]] = defaultdict(list)
+        for i, (token, passive) in enumerate(zip(tokens, passives(tokens), strict=True)):
+            filled = lexicon.matchers_of(token)[passive]
+            value = values[i]
+            if value is not None:
+                filled = (*filled, *lexicon.number_matchers(value))
+            for matcher in filled:
+                places[matcher].append(i)
+        return cls(tokens, dict(places), ends)
 
-    def slot_at(self, slot: Slot, i: int) -> bool:
-        return slot.matches(self.tokens[i], self.stems[i], self.passive[i], self.values[i])
 
+def _match(pattern: Pattern, text: _Text, anchor: int, start: int) -> tuple[int, ...] | None:
+    """Positions of each slot of ``pattern`` with slot ``anchor`` at ``start``, or None.
 
-def _match(pattern: Pattern, text: _Text, start: int) -> tuple[int, ...] | None:
-    """Positions of each slot of ``pattern`` starting at ``start``, or None."""
-    if not text.slot_at(pattern.slots[0], start):
-        return None
-    positions = [start]
-    for slot in pattern.slots[1:]:
-        last = text.ends[positions[-1]]
-        found = next(
-            (
-                i
-                for i in range(last + 1, min(len(text.tokens), last + slot.gap + 2))
-                if text.slot_at(slot, i)
-            ),
-            None,
-        )
-        if found is None:
+    The slots after the anchor take the nearest place after the one before them, the
+    slots before it the nearest place before the one after them.
+    """
+    slots, places, ends = pattern.slots, text.places, text.ends
+    positions = [0] * len(slots)
+    positions[anchor] = start
+    for k in range(anchor + 1, len(slots)):
+        last = ends[positions[k - 1]]
+        candidates = places[slots[k].matcher]
+        j = bisect_right(candidates, last)
+        if j == len(candidates) or candidates[j] > last + slots[k].gap + 1:
             return None
-        positions.append(found)
+        positions[k] = candidates[j]
+    for k in range(anchor - 1, -1, -1):
+        following = positions[k + 1]
+        earliest = following - slots[k + 1].gap - 1
+        candidates = places[slots[k].matcher]
+        for j in range(bisect_left(candidates, following) - 1, -1, -1):
+            i = candidates[j]
+            if i < earliest - MAX_NUMBER_WORDS:
+                return None
+            if earliest <= ends[i] < following:
+                positions[k] = i
+                break
+        else:
+            return None
     return tuple(positions)
 
 
@@ -257,27 +274,32 @@ def _findings(text: _Text, lexicon: Lexicon) -> list[_Found]:
     """Every pattern that matches and is not cancelled, vetoed or inside a threat."""
     found: list[_Found] = []
     vetoes: list[_Found] = []
-    for i, token in enumerate(text.tokens):
-        keys = [*text.stems[i], "=" + token]
-        if text.values[i] is not None:
-            keys.append("#")
-        starting: dict[int, Pattern] = {}
-        for key in keys:
-            for pattern in lexicon.index.get(key, ()):
-                starting[id(pattern)] = pattern
-        for pattern in starting.values():
-            positions = _match(pattern, text, i)
-            if positions is None or _cancelled(pattern, text, positions, lexicon):
+    places = text.places
+    present = places.keys()
+    index = lexicon.index
+    # A rule is looked up by its least common slot, and tried only when every one of its
+    # slots is filled somewhere (most rules fail that test on any one transcript).
+    for rule in set().union(*[index[key] for key in lexicon.index_keys & present]):
+        if not rule.needs <= present:
+            continue
+        # Try it where its rarest slot is, not at every "saya" or "tidak".
+        counts = [len(places[slot.matcher]) for slot in rule.slots]
+        anchor = counts.index(min(counts))
+        for start in places[rule.slots[anchor].matcher]:
+            positions = _match(rule, text, anchor, start)
+            if positions is None or _cancelled(rule, text, positions, lexicon):
                 continue
-            item = _Found(pattern, positions, text.ends[positions[-1]])
-            (vetoes if pattern.veto else found).append(item)
+            item = _Found(rule, positions, text.ends[positions[-1]])
+            (vetoes if rule.veto else found).append(item)
+    found.sort(key=lambda f: (f.positions, f.pattern.text))
+    vetoed: dict[str, list[_Found]] = {}
+    for veto in vetoes:
+        vetoed.setdefault(veto.pattern.indicator, []).append(veto)
     threats = [f for f in found if f.pattern.indicator == Indicator.intimidation_threats]
     return [
         f
         for f in found
-        if not any(
-            v.pattern.indicator == f.pattern.indicator and _near(f, v, VETO_REACH) for v in vetoes
-        )
+        if not any(_near(f, v, VETO_REACH) for v in vetoed.get(f.pattern.indicator, ()))
         and not any(_threatened(f, t, text.tokens) for t in threats)
     ]
 
@@ -319,17 +341,22 @@ def triage(
         tokens = [(tokenize(w.word, lexicon.synonyms) or [""])[0] for w in timed]
     else:
         tokens = tokenize(text, lexicon.synonyms)
-    evidence: list[Evidence] = []
+    # The first of the most confident matches of each indicator is its evidence.
+    chosen: dict[str, tuple[float, _Found]] = {}
     for item in _findings(_Text.of(tokens, lexicon), lexicon):
+        weight = sum(timed[p].conf for p in item.positions) / len(item.positions) if timed else 1.0
+        known = chosen.get(item.pattern.indicator)
+        if known is None or weight > known[0]:
+            chosen[item.pattern.indicator] = (weight, item)
+    evidence: list[Evidence] = []
+    for name, (weight, item) in chosen.items():
         span = range(item.positions[0], item.last + 1)
-        indicator = Indicator(item.pattern.indicator)
         if timed:
-            weight = sum(timed[p].conf for p in item.positions) / len(item.positions)
             phrase = " ".join(timed[p].word for p in span)
             start, end = timed[item.positions[0]].start, timed[item.last].end
         else:
-            weight, phrase, start, end = 1.0, " ".join(tokens[p] for p in span), None, None
-        evidence.append(Evidence(indicator, phrase, start, end, weight))
+            phrase, start, end = " ".join(tokens[p] for p in span), None, None
+        evidence.append(Evidence(_INDICATORS[name], phrase, start, end, weight))
     for key, value in (hints or {}).items():
         if key == "problem":
             for indicator in HINT_PROBLEMS.get(value, ()):
