@@ -102,6 +102,9 @@ _PREFIXES = (
     ("n", ""),
 )
 _PASSIVE_PREFIXES = ("di", "ke", "ter", "ka")
+_NUMBER_OF = re.compile(
+    r"\bno\.?\s+(?=(hp|wa|telp|tlp|telepon|rek|rekening|ktp|paspor|passport)\b)"
+)
 
 # Spoken numbers: Indonesian, Javanese (ngoko, krama), Sundanese, English.
 _UNITS = {
@@ -353,13 +356,22 @@ def _parse_pattern(indicator: str, text: str, lexicon: Lexicon, *, veto: bool) -
     )
 
 
+def _words(data: Mapping[str, Any], section: str) -> frozenset[str]:
+    words = data.get(section) or []
+    odd = [w for w in words if not isinstance(w, str)]
+    if odd:
+        # YAML reads a bare no, off or yes as a boolean: a negation list would lose "no".
+        raise ValueError(f"triage lexicon {section}: {odd!r} are not words (quote them)")
+    return frozenset(words)
+
+
 def parse_lexicon(data: Mapping[str, Any]) -> Lexicon:
     """A lexicon from the mapping its YAML file holds. ValueError on a malformed pattern."""
     lexicon = Lexicon(
-        dict(data.get("synonyms", {})),
-        frozenset(data.get("negations", [])),
-        frozenset(data.get("contrastives", [])),
-        frozenset(data.get("irrealis", [])),
+        {str(k): str(v) for k, v in (data.get("synonyms") or {}).items()},
+        _words(data, "negations"),
+        _words(data, "contrastives"),
+        _words(data, "irrealis"),
     )
     for section, target in (("indicators", lexicon.patterns), ("vetoes", lexicon.vetoes)):
         for name, patterns in (data.get(section) or {}).items():
@@ -419,6 +431,8 @@ def passives(tokens: Sequence[str]) -> list[bool]:
 def tokenize(text: str, synonyms: Mapping[str, str]) -> list[str]:
     """Lowercase words without punctuation, stretched letters folded, spellings mapped."""
     text = re.sub(r"hong\s*kong", "hong_kong", text.lower())
+    # "no hp" is a phone number, not a negation.
+    text = _NUMBER_OF.sub("nomor ", text)
     words = re.findall(r"[a-z_]+|[0-9]+", re.sub(r"([a-z])\1{2,}", r"\1", text))
     return [synonyms.get(word, word) for word in words]
 
