@@ -23,11 +23,40 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 
 import yaml
+
+
+class Indicator(StrEnum):
+    # ILO forced-labour indicators (physical and sexual violence are kept apart, because
+    # they lead to different referrals).
+    abuse_of_vulnerability = "abuse_of_vulnerability"
+    deception = "deception"
+    restriction_of_movement = "restriction_of_movement"
+    isolation = "isolation"
+    physical_violence = "physical_violence"
+    sexual_violence = "sexual_violence"
+    intimidation_threats = "intimidation_threats"
+    retention_of_documents = "retention_of_documents"
+    withholding_of_wages = "withholding_of_wages"
+    debt_bondage = "debt_bondage"
+    abusive_conditions = "abusive_conditions"
+    excessive_overtime = "excessive_overtime"
+    # Trafficking and migration flags.
+    undocumented_departure = "undocumented_departure"
+    forged_documents = "forged_documents"
+    contract_substitution = "contract_substitution"
+    underage = "underage"
+    # Needs.
+    need_medical = "need_medical"
+    need_legal_aid = "need_legal_aid"
+    need_repatriation = "need_repatriation"
+    need_family_contact = "need_family_contact"
+
 
 GAP = 3  # words allowed between two parts of a pattern
 LONG_GAP = 12  # after "~"
@@ -106,45 +135,6 @@ _NUMBER_OF = re.compile(
     r"\bno\.?\s+(?=(hp|wa|telp|tlp|telepon|rek|rekening|ktp|paspor|passport)\b)"
 )
 
-# Spoken numbers: Indonesian, Javanese (ngoko, krama), Sundanese, English.
-_UNITS = {
-    **dict.fromkeys(("satu", "siji", "setunggal", "hiji", "one", "se", "sa"), 1),
-    **dict.fromkeys(("dua", "kalih", "rong", "two"), 2),
-    **dict.fromkeys(("tiga", "telu", "telung", "tilu", "three"), 3),
-    **dict.fromkeys(("empat", "papat", "patang", "sekawan", "opat", "four", "pat"), 4),
-    **dict.fromkeys(("lima", "limo", "gangsal", "five"), 5),
-    **dict.fromkeys(("enam", "enem", "nem", "genep", "six"), 6),
-    **dict.fromkeys(("tujuh", "pitu", "pitung", "seven"), 7),
-    **dict.fromkeys(("delapan", "wolu", "wolung", "dalapan", "eight"), 8),
-    **dict.fromkeys(("sembilan", "songo", "sanga", "sangang", "salapan", "nine"), 9),
-}
-_WORDS = {
-    **dict.fromkeys(("sepuluh", "sapuluh", "sedasa", "ten"), 10),
-    **dict.fromkeys(("sebelas", "sabelas", "sewelas", "eleven"), 11),
-    **dict.fromkeys(("rolas", "twelve"), 12),
-    **dict.fromkeys(("telulas", "thirteen"), 13),
-    **dict.fromkeys(("patbelas", "fourteen"), 14),
-    **dict.fromkeys(("limolas", "fifteen"), 15),
-    **dict.fromkeys(("nembelas", "sixteen"), 16),
-    **dict.fromkeys(("pitulas", "seventeen"), 17),
-    **dict.fromkeys(("wolulas", "eighteen"), 18),
-    **dict.fromkeys(("songolas", "sangalas", "nineteen"), 19),
-    "selikur": 21,
-    "selawe": 25,
-    "seket": 50,
-    "twenty": 20,
-    "thirty": 30,
-    "forty": 40,
-    "fifty": 50,
-}
-_TEENS = ("belas", "welas", "las")
-# Units that are a number only before "belas"/"puluh" ("se", "rong"): alone, other words.
-_BOUND_UNITS = frozenset({"se", "sa", "pat", "rong"})
-_TENS = ("puluh", "dasa")
-_NUMBER_WORDS = frozenset(_UNITS) | frozenset(_WORDS)
-_FUSED_ENDS = ("belas", "welas", "puluh")
-_FUSED = re.compile(r"^([a-z]+?)(belas|welas|puluh)$")
-
 
 @dataclass(frozen=True)
 class Slot:
@@ -166,7 +156,7 @@ class Slot:
 # Compared and hashed by identity: patterns are gathered in sets on every transcript.
 @dataclass(frozen=True, eq=False)
 class Pattern:
-    indicator: str
+    indicator: Indicator
     slots: tuple[Slot, ...]
     # A pattern that says the negation itself ("tidak boleh keluar") is not cancelled by it.
     has_negation: bool
@@ -346,7 +336,7 @@ def _parse_pattern(indicator: str, text: str, lexicon: Lexicon, *, veto: bool) -
         gap = None
     plain_words = {a.lstrip("=") for part in words for a in part.split("|")}
     return Pattern(
-        indicator,
+        Indicator(indicator),
         tuple(slots),
         not plain_words.isdisjoint(lexicon.negations),
         not plain_words.isdisjoint(lexicon.irrealis),
@@ -435,51 +425,3 @@ def tokenize(text: str, synonyms: Mapping[str, str]) -> list[str]:
     text = _NUMBER_OF.sub("nomor ", text)
     words = re.findall(r"[a-z_]+|[0-9]+", re.sub(r"([a-z])\1{2,}", r"\1", text))
     return [synonyms.get(word, word) for word in words]
-
-
-def _number_at(tokens: Sequence[str], i: int) -> tuple[int, int] | None:
-    """The number spoken from token ``i`` on and the index of its last word, or None."""
-    token = tokens[i]
-    if token.isdigit():
-        return (int(token[:6]), i)
-    if token not in _NUMBER_WORDS and not token.endswith(("belas", "welas", "puluh")):
-        return None
-    nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
-    fused = _FUSED.match(token)
-    unit = _UNITS.get(token)
-    if token in _WORDS:
-        value, end = _WORDS[token], i
-    elif fused and fused.group(1) in _UNITS:
-        unit = _UNITS[fused.group(1)]
-        value, end = (unit * 10 if fused.group(2) == "puluh" else 10 + unit), i
-    elif unit is not None and nxt in _TEENS:
-        value, end = 10 + unit, i + 1
-    elif unit is not None and nxt in _TENS:
-        value, end = unit * 10, i + 1
-    elif unit is not None and token not in _BOUND_UNITS:
-        return (unit, i)
-    else:
-        return None
-    tail = tokens[end + 1] if end + 1 < len(tokens) else ""
-    if value % 10 == 0 and value >= 20 and tail in _UNITS and tail not in _BOUND_UNITS:
-        value, end = value + _UNITS[tail], end + 1  # "dua puluh satu"
-    return (value, end)
-
-
-def spoken_numbers(tokens: Sequence[str]) -> tuple[list[int | None], list[int]]:
-    """For each token, the number that starts there (or None) and the index of its end."""
-    values: list[int | None] = [None] * len(tokens)
-    ends = list(range(len(tokens)))
-    i = 0
-    while i < len(tokens):
-        token = tokens[i]
-        if not (token in _NUMBER_WORDS or token[-1:].isdigit() or token.endswith(_FUSED_ENDS)):
-            i += 1
-            continue
-        found = _number_at(tokens, i)
-        if found is None:
-            i += 1
-            continue
-        values[i], ends[i] = found
-        i = found[1] + 1
-    return values, ends

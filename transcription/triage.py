@@ -3,14 +3,22 @@
 A transcript (and the caller's keypad hints) goes in; out come the indicators with the
 phrase that shows each (and its time in the audio when word timings are known), an
 urgency with reasons, and the bodies to refer the case to. Lexicons are data files per
-language (``transcription/lexicons/<lang>.yaml``); Indonesian and English patterns are
-always active too, because callers mix them into every language.
+language (``transcription/lexicons/<lang>.yaml``, pattern language in
+``transcription/lexicon.py``); Indonesian and English patterns are always active too,
+because callers mix them into every language.
 
 Matching works on normalised tokens (lowercase, no punctuation, stretched letters
-folded, informal spellings mapped: "nggak" -> "tidak") and light Indonesian stemming
-("dipukulin", "memukul", "pukulan" all reach "pukul"). A negation just before a match
-("tidak dipukul", "ora tau digebuki") or inside it ("paspor tidak ditahan") cancels it,
-unless a contrast word ("tapi", "cuma") comes between. Low-confidence words count less.
+folded, informal and SMS spellings mapped: "nggak", "gk" -> "tidak") with Indonesian,
+Javanese and Sundanese stemming ("dipukulin", "mukul", "nendang", "dipun gebug"), the
+passive told from the active ("kakak tidak bisa dihubungi" is a family out of contact,
+"tidak boleh menghubungi keluarga" the worker's isolation) and spoken numbers read as
+numbers ("masih lima belas tahun" is under 18). A negation just before a match ("tidak
+dipukul", "ora tau digebuki") or inside it ("paspor tidak ditahan") cancels it, and so
+does a word that makes it not yet real ("akan dipukul"), unless a contrast word ("tapi",
+"cuma") comes between. A veto near a match cancels it ("paspor saya pegang sendiri").
+What a threat says will happen is the threat, not the deed ("mengancam tidak akan bayar
+gaji" is intimidation, not unpaid wages), unless the deed would make the case critical.
+Low-confidence words count less.
 """
 
 from __future__ import annotations
@@ -19,19 +27,19 @@ from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, NamedTuple
 
 from core.states import ReferralKind, Urgency
 from transcription.lexicon import (
+    Indicator,
     Lexicon,
     Pattern,
     load_lexicon,
     passives,
-    spoken_numbers,
     stems,
     tokenize,
 )
+from transcription.numbers import spoken_numbers
 
 __all__ = [
     "Evidence",
@@ -54,35 +62,6 @@ THREAT_REACH = 6  # words after a threat that say what it threatens
 # Where what a threat says ends: "mengancam ... dan gaji belum dibayar" is two things.
 CLAUSE_BREAKS = frozenset({"dan", "terus", "trus", "lalu", "tapi", "and", "then", "but", "lan"})
 
-
-class Indicator(StrEnum):
-    # ILO forced-labour indicators (physical and sexual violence are kept apart, because
-    # they lead to different referrals).
-    abuse_of_vulnerability = "abuse_of_vulnerability"
-    deception = "deception"
-    restriction_of_movement = "restriction_of_movement"
-    isolation = "isolation"
-    physical_violence = "physical_violence"
-    sexual_violence = "sexual_violence"
-    intimidation_threats = "intimidation_threats"
-    retention_of_documents = "retention_of_documents"
-    withholding_of_wages = "withholding_of_wages"
-    debt_bondage = "debt_bondage"
-    abusive_conditions = "abusive_conditions"
-    excessive_overtime = "excessive_overtime"
-    # Trafficking and migration flags.
-    undocumented_departure = "undocumented_departure"
-    forged_documents = "forged_documents"
-    contract_substitution = "contract_substitution"
-    underage = "underage"
-    # Needs.
-    need_medical = "need_medical"
-    need_legal_aid = "need_legal_aid"
-    need_repatriation = "need_repatriation"
-    need_family_contact = "need_family_contact"
-
-
-_INDICATORS = {str(indicator): indicator for indicator in Indicator}
 
 # Where a case goes: police, hospital, shelter (P2TP2A), labour office (Disnakertrans),
 # BP2MI, the destination country's mission (see MISSIONS), legal aid.
@@ -292,7 +271,7 @@ def _findings(text: _Text, lexicon: Lexicon) -> list[_Found]:
             item = _Found(rule, positions, text.ends[positions[-1]])
             (vetoes if rule.veto else found).append(item)
     found.sort(key=lambda f: (f.positions, f.pattern.text))
-    vetoed: dict[str, list[_Found]] = {}
+    vetoed: dict[Indicator, list[_Found]] = {}
     for veto in vetoes:
         vetoed.setdefault(veto.pattern.indicator, []).append(veto)
     threats = [f for f in found if f.pattern.indicator == Indicator.intimidation_threats]
@@ -342,7 +321,7 @@ def triage(
     else:
         tokens = tokenize(text, lexicon.synonyms)
     # The first of the most confident matches of each indicator is its evidence.
-    chosen: dict[str, tuple[float, _Found]] = {}
+    chosen: dict[Indicator, tuple[float, _Found]] = {}
     for item in _findings(_Text.of(tokens, lexicon), lexicon):
         weight = sum(timed[p].conf for p in item.positions) / len(item.positions) if timed else 1.0
         known = chosen.get(item.pattern.indicator)
@@ -356,7 +335,7 @@ def triage(
             start, end = timed[item.positions[0]].start, timed[item.last].end
         else:
             phrase, start, end = " ".join(tokens[p] for p in span), None, None
-        evidence.append(Evidence(_INDICATORS[name], phrase, start, end, weight))
+        evidence.append(Evidence(name, phrase, start, end, weight))
     for key, value in (hints or {}).items():
         if key == "problem":
             for indicator in HINT_PROBLEMS.get(value, ()):
