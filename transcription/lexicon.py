@@ -21,14 +21,16 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
+
+from transcription.numbers import may_be_number
 
 
 class Indicator(StrEnum):
@@ -173,6 +175,14 @@ class Pattern:
 _PLAIN, _PASSIVE, _ACTIVE = 0, 1, 2
 
 
+class _Reading(NamedTuple):
+    active: tuple[int, ...]  # matchers it fills when not passive
+    passive: tuple[int, ...]  # ... and when it is
+    passive_form: bool
+    makes_passive: bool
+    may_be_number: bool
+
+
 @dataclass
 class Lexicon:
     synonyms: dict[str, str] = field(default_factory=dict)
@@ -190,17 +200,17 @@ class Lexicon:
     _numbers: list[tuple[int, tuple[tuple[int, int], ...]]] = field(
         default_factory=list, repr=False
     )
-    _token_cache: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = field(
-        default_factory=dict, repr=False
-    )
+    _readings: dict[str, _Reading] = field(default_factory=dict, repr=False)
     _number_cache: dict[int, frozenset[int]] = field(default_factory=dict, repr=False)
 
-    def matchers_of(self, token: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        """The matchers the token fills when it is not passive ([0]) and when it is ([1]).
+    def read(self, token: str) -> _Reading:
+        """What the token is to the matcher: the matchers it fills when it is not passive
+        and when it is, whether it is a passive form itself ("dihubungi"), whether it makes
+        the next one passive ("di hubungi"), and whether a number may start at it.
 
         Its stems are also read in their mapped spelling ("ditelpon" -> "telepon"). Cached.
         """
-        known = self._token_cache.get(token)
+        known = self._readings.get(token)
         if known is None:
             found = stems(token)
             found = found | {self.synonyms[s] for s in found if s in self.synonyms}
@@ -209,10 +219,15 @@ class Lexicon:
                 for matcher, voice in self._fills.get(key, ()):
                     voiced[voice].add(matcher)
             plain, passive, active = voiced
-            # Indexed by whether the token is passive: [0] not passive, [1] passive.
-            known = (tuple(plain | active), tuple(plain | passive))
-            if len(self._token_cache) < 65536:
-                self._token_cache[token] = known
+            known = _Reading(
+                tuple(plain | active),
+                tuple(plain | passive),
+                token.startswith(_PASSIVE_PREFIXES) and len(token) > 5,
+                token in ("di", "dipun"),
+                may_be_number(token),
+            )
+            if len(self._readings) < 65536:
+                self._readings[token] = known
         return known
 
     def number_matchers(self, value: int) -> frozenset[int]:
@@ -285,7 +300,7 @@ class Lexicon:
         self.patterns = rules[: len(self.patterns)]
         self.vetoes = rules[len(self.patterns) :]
         self.index_keys = frozenset(self.index)
-        self._token_cache, self._number_cache = {}, {}
+        self._readings, self._number_cache = {}, {}
 
 
 def _parse_slot(alternatives: list[str], gap: int) -> Slot:
@@ -403,19 +418,6 @@ def stems(token: str) -> frozenset[str]:
                 if form.startswith(prefix) and len(form) - len(prefix) >= 3:
                     forms.add(restored + form[len(prefix) :])
     return frozenset(forms)
-
-
-@lru_cache(maxsize=65536)
-def _is_passive_form(token: str) -> bool:
-    return token.startswith(_PASSIVE_PREFIXES) and len(token) > 5
-
-
-def passives(tokens: Sequence[str]) -> list[bool]:
-    """Whether each token is a passive verb form ("dihubungi", or "di" then "hubungi")."""
-    return [
-        _is_passive_form(token) or (i > 0 and tokens[i - 1] in ("di", "dipun"))
-        for i, token in enumerate(tokens)
-    ]
 
 
 def tokenize(text: str, synonyms: Mapping[str, str]) -> list[str]:

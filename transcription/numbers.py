@@ -79,6 +79,11 @@ def _number_at(tokens: Sequence[str], i: int) -> tuple[int, int] | None:
     return (value, end)
 
 
+def may_be_number(token: str) -> bool:
+    """Whether a spoken number may start or be at this token (a cheap test)."""
+    return token in _NUMBER_WORDS or token[-1:].isdigit() or token.endswith(_FUSED_ENDS)
+
+
 def spoken_numbers(tokens: Sequence[str]) -> tuple[list[int | None], list[int]]:
     """For each token, the number that starts there (or None) and the index of its end."""
     values: list[int | None] = [None] * len(tokens)
@@ -86,7 +91,7 @@ def spoken_numbers(tokens: Sequence[str]) -> tuple[list[int | None], list[int]]:
     i = 0
     while i < len(tokens):
         token = tokens[i]
-        if not (token in _NUMBER_WORDS or token[-1:].isdigit() or token.endswith(_FUSED_ENDS)):
+        if not may_be_number(token):
             i += 1
             continue
         found = _number_at(tokens, i)

@@ -35,7 +35,6 @@ from transcription.lexicon import (
     Lexicon,
     Pattern,
     load_lexicon,
-    passives,
     stems,
     tokenize,
 )
@@ -177,12 +176,17 @@ class _Text:
 
     @classmethod
     def of(cls, tokens: Sequence[str], lexicon: Lexicon) -> _Text:
-        values, ends = spoken_numbers(tokens)
+        readings = [lexicon.read(token) for token in tokens]
+        values: Sequence[int | None] | None = None
+        ends: Sequence[int] = range(len(tokens))
+        if any(reading.may_be_number for reading in readings):
+            values, ends = spoken_numbers(tokens)
         places: defaultdict[int, list[int]] = defaultdict(list)
-        for i, (token, passive) in enumerate(zip(tokens, passives(tokens), strict=True)):
-            filled = lexicon.matchers_of(token)[passive]
-            value = values[i]
-            if value is not None:
+        after_di = False
+        for i, reading in enumerate(readings):
+            filled = reading.passive if reading.passive_form or after_di else reading.active
+            after_di = reading.makes_passive
+            if values is not None and (value := values[i]) is not None:
                 filled = (*filled, *lexicon.number_matchers(value))
             for matcher in filled:
                 places[matcher].append(i)
