@@ -133,6 +133,8 @@ _PREFIXES = (
     ("n", ""),
 )
 _PASSIVE_PREFIXES = ("di", "ke", "ter", "ka")
+# What a recogniser splits in two: "pas port", "hand phone".
+_SPLIT_WORDS = re.compile(r"\b(pas+\s+(?:port|por|pot|for)|hand\s+phone|hand\s+pone|hen\s+pon)\b")
 _NUMBER_OF = re.compile(
     r"\bno\.?\s+(?=(hp|wa|telp|tlp|telepon|rek|rekening|ktp|paspor|passport)\b)"
 )
@@ -425,5 +427,6 @@ def tokenize(text: str, synonyms: Mapping[str, str]) -> list[str]:
     text = re.sub(r"hong\s*kong", "hong_kong", text.lower())
     # "no hp" is a phone number, not a negation.
     text = _NUMBER_OF.sub("nomor ", text)
+    text = _SPLIT_WORDS.sub(lambda m: "paspor" if m.group(1).startswith("pas") else "hp", text)
     words = re.findall(r"[a-z_]+|[0-9]+", re.sub(r"([a-z])\1{2,}", r"\1", text))
     return [synonyms.get(word, word) for word in words]

@@ -57,7 +57,9 @@ MAX_NUMBER_WORDS = 4  # "dua puluh tujuh" is one number in three words
 NEGATION_WINDOW = 3  # words before a match that a negation may stand in
 MIN_WEIGHT = 0.5  # an indicator needs evidence at least this confident
 VETO_REACH = 3  # words around a match that a veto of its indicator may stand in
-THREAT_REACH = 6  # words after a threat that say what it threatens
+THREAT_REACH = 8  # words after a threat that say what it threatens
+# Words that put what follows in the future: "mau mukul" after a threat is the threat.
+FUTURE_WORDS = frozenset({"mau", "akan", "bakal", "arep", "rek", "bade", "will", "gonna", "nak"})
 # Where what a threat says ends: "mengancam ... dan gaji belum dibayar" is two things.
 CLAUSE_BREAKS = frozenset({"dan", "terus", "trus", "lalu", "tapi", "and", "then", "but", "lan"})
 
@@ -288,13 +290,18 @@ def _findings(text: _Text, lexicon: Lexicon) -> list[_Found]:
 
 
 def _threatened(found: _Found, threat: _Found, tokens: Sequence[str]) -> bool:
-    """``found`` is what a threat says will happen ("mengancam tidak akan bayar gaji")."""
-    if found.pattern.indicator in THREAT_KEEPS:
-        return False
+    """``found`` is what a threat says will happen ("mengancam tidak akan bayar gaji").
+
+    A critical indicator after a threat stays unless the words just before it say it is
+    to come ("ngancam mau mukul"): "ngancam mau bunuh saya kalau saya kabur" still says
+    the worker may not leave.
+    """
     first = found.positions[0]
     if not threat.last < first <= threat.last + THREAT_REACH:
         return False
-    return CLAUSE_BREAKS.isdisjoint(tokens[threat.last + 1 : first])
+    if not CLAUSE_BREAKS.isdisjoint(tokens[threat.last + 1 : first]):
+        return False
+    return found.pattern.indicator not in THREAT_KEEPS or tokens[first - 1] in FUTURE_WORDS
 
 
 def _as_words(words: Sequence[TranscriptWord | Mapping[str, Any]]) -> list[TranscriptWord]:
