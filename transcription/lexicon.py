@@ -116,6 +116,7 @@ _PREFIXES = (
     ("pe", ""),
     ("di", ""),
     ("ter", ""),
+    ("per", ""),
     ("ke", ""),
     ("ka", ""),
     ("se", ""),
@@ -388,6 +389,24 @@ def parse_lexicon(data: Mapping[str, Any]) -> Lexicon:
     return lexicon
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """YAML that refuses a key given twice (the second would silently replace the first)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise ValueError(f"triage lexicon: {key!r} twice ({key_node.start_mark})")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_lexicon(text: str) -> Lexicon:
+    """A lexicon from the text of its YAML file. ValueError when it is malformed."""
+    return parse_lexicon(yaml.load(text, Loader=_StrictLoader))  # noqa: S506 (a SafeLoader)
+
+
 @lru_cache(maxsize=16)
 def load_lexicon(language: str) -> Lexicon:
     """The lexicon for ``language`` merged with the always-active ones (cached)."""
@@ -396,7 +415,7 @@ def load_lexicon(language: str) -> Lexicon:
         path = resources.files("transcription").joinpath("lexicons", f"{name}.yaml")
         if not path.is_file():
             continue
-        lexicon = parse_lexicon(yaml.safe_load(path.read_text(encoding="utf-8")))
+        lexicon = read_lexicon(path.read_text(encoding="utf-8"))
         merged = lexicon if merged is None else merged.merge(lexicon)
     if merged is None:
         raise LookupError(f"no triage lexicon for {language!r}")

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from core.states import Urgency
-from transcription.lexicon import parse_lexicon
+from transcription.lexicon import parse_lexicon, read_lexicon
 from transcription.numbers import spoken_numbers
 from transcription.triage import (
     Indicator,
@@ -216,6 +216,14 @@ def test_general_rules(
 def test_malformed_lexicon_is_refused(data: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         parse_lexicon(data)
+
+
+def test_an_indicator_given_twice_is_refused() -> None:
+    # YAML would keep only the second list of patterns.
+    text = "indicators:\n  isolation:\n    - hp sita\n  isolation:\n    - hp ambil\n"
+    with pytest.raises(ValueError, match="twice"):
+        read_lexicon(text)
+    assert len(read_lexicon(text.replace("  isolation:\n    - hp ambil\n", "")).patterns) == 1
 
 
 def _words(text: str, confs: list[float]) -> list[TranscriptWord]:
