@@ -225,7 +225,7 @@ class Lexicon:
             known = _Reading(
                 tuple(plain | active),
                 tuple(plain | passive),
-                token.startswith(_PASSIVE_PREFIXES) and len(token) > 5,
+                token.startswith(_PASSIVE_PREFIXES) and len(token) >= 5,
                 token in ("di", "dipun"),
                 may_be_number(token),
             )
