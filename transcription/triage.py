@@ -62,6 +62,7 @@ THREAT_REACH = 8  # words after a threat that say what it threatens
 FUTURE_WORDS = frozenset({"mau", "akan", "bakal", "arep", "rek", "bade", "will", "gonna", "nak"})
 # Where what a threat says ends: "mengancam ... dan gaji belum dibayar" is two things.
 CLAUSE_BREAKS = frozenset({"dan", "terus", "trus", "lalu", "tapi", "and", "then", "but", "lan"})
+NEGATION_STOPS = CLAUSE_BREAKS | {"karena", "sebab", "because", "jadi", "sehingga", "so"}
 
 
 # Where a case goes: police, hospital, shelter (P2TP2A), labour office (Disnakertrans),
@@ -242,7 +243,8 @@ def _cancelled(pattern: Pattern, text: _Text, positions: tuple[int, ...], lexico
         if not pattern.has_irrealis and not lexicon.irrealis.isdisjoint(inside):
             return True
     for i in range(positions[0] - 1, max(-1, positions[0] - NEGATION_WINDOW - 1), -1):
-        if tokens[i] in lexicon.contrastives:
+        # "tidak punya paspor karena dibawa mandor": a negation stops at its clause.
+        if tokens[i] in lexicon.contrastives or tokens[i] in NEGATION_STOPS:
             return False
         if tokens[i] in lexicon.negations and not pattern.has_negation:
             return True
