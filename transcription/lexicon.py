@@ -134,6 +134,9 @@ _PREFIXES = (
     ("n", ""),
 )
 _PASSIVE_PREFIXES = ("di", "ke", "ter", "ka")
+_HONG_KONG = re.compile(r"hong\s*kong")
+_STRETCHED = re.compile(r"([a-z])\1{2,}")
+_WORD = re.compile(r"[a-z_]+|[0-9]+")
 # What a recogniser splits in two: "pas port", "hand phone".
 _SPLIT_WORDS = re.compile(r"\b(pas+\s+(?:port|por|pot|for)|hand\s+phone|hand\s+pone|hen\s+pon)\b")
 _NUMBER_OF = re.compile(
@@ -171,11 +174,22 @@ class Pattern:
     text: str
     # A veto cancels matches of its indicator near it instead of showing one.
     veto: bool = False
-    # The matchers of its slots, all of which a transcript must have (set by the lexicon).
+    # The matchers of its slots, all of which a transcript must have, and the slot it is
+    # looked up and anchored by, its least common (both set by the lexicon).
     needs: frozenset[int] = frozenset()
+    anchor: int = 0
 
 
 _PLAIN, _PASSIVE, _ACTIVE = 0, 1, 2
+
+
+# What a word does to the matches around it (bits of _Reading.role).
+NEGATION, CONTRAST, IRREALIS, CLAUSE_STOP = 1, 2, 4, 8
+# Where a negation's reach ends: "tidak punya paspor karena dibawa mandor".
+NEGATION_STOPS = frozenset(
+    {"dan", "terus", "trus", "lalu", "tapi", "and", "then", "but", "lan"}
+    | {"karena", "sebab", "because", "jadi", "sehingga", "so"}
+)
 
 
 class _Reading(NamedTuple):
@@ -184,6 +198,7 @@ class _Reading(NamedTuple):
     passive_form: bool
     makes_passive: bool
     may_be_number: bool
+    role: int  # NEGATION | CONTRAST | IRREALIS | CLAUSE_STOP
 
 
 @dataclass
@@ -228,6 +243,10 @@ class Lexicon:
                 token.startswith(_PASSIVE_PREFIXES) and len(token) >= 5,
                 token in ("di", "dipun"),
                 may_be_number(token),
+                (NEGATION if token in self.negations else 0)
+                | (CONTRAST if token in self.contrastives else 0)
+                | (IRREALIS if token in self.irrealis else 0)
+                | (CLAUSE_STOP if token in NEGATION_STOPS else 0),
             )
             if len(self._readings) < 65536:
                 self._readings[token] = known
@@ -297,9 +316,11 @@ class Lexicon:
             for (plain, exact, passive, active, _), matcher in matchers.items()
         }
         self.index = {}
-        for rule in rules:
-            lookup = min(rule.needs, key=cost.__getitem__)
-            self.index.setdefault(lookup, []).append(rule)
+        for number, rule in enumerate(rules):
+            costs = [cost[slot.matcher] for slot in rule.slots]
+            anchor = costs.index(min(costs))
+            rules[number] = rule = replace(rule, anchor=anchor)
+            self.index.setdefault(rule.slots[anchor].matcher, []).append(rule)
         self.patterns = rules[: len(self.patterns)]
         self.vetoes = rules[len(self.patterns) :]
         self.index_keys = frozenset(self.index)
@@ -443,9 +464,13 @@ def stems(token: str) -> frozenset[str]:
 
 def tokenize(text: str, synonyms: Mapping[str, str]) -> list[str]:
     """Lowercase words without punctuation, stretched letters folded, spellings mapped."""
-    text = re.sub(r"hong\s*kong", "hong_kong", text.lower())
-    # "no hp" is a phone number, not a negation.
-    text = _NUMBER_OF.sub("nomor ", text)
-    text = _SPLIT_WORDS.sub(lambda m: "paspor" if m.group(1).startswith("pas") else "hp", text)
-    words = re.findall(r"[a-z_]+|[0-9]+", re.sub(r"([a-z])\1{2,}", r"\1", text))
-    return [synonyms.get(word, word) for word in words]
+    text = text.lower()
+    # The substitutions are rare; testing for them first is cheaper than running them.
+    if "kong" in text:
+        text = _HONG_KONG.sub("hong_kong", text)
+    if "no " in text or "no." in text:
+        text = _NUMBER_OF.sub("nomor ", text)  # "no hp" is a phone number, not a negation
+    if "pas " in text or "pass " in text or "hand " in text or "hen pon" in text:
+        text = _SPLIT_WORDS.sub(lambda m: "paspor" if m.group(1).startswith("pas") else "hp", text)
+    get = synonyms.get
+    return [get(word, word) for word in _WORD.findall(_STRETCHED.sub(r"\1", text))]

@@ -84,20 +84,23 @@ def may_be_number(token: str) -> bool:
     return token in _NUMBER_WORDS or token[-1:].isdigit() or token.endswith(_FUSED_ENDS)
 
 
-def spoken_numbers(tokens: Sequence[str]) -> tuple[list[int | None], list[int]]:
-    """For each token, the number that starts there (or None) and the index of its end."""
+def spoken_numbers(
+    tokens: Sequence[str], candidates: Sequence[int] | None = None
+) -> tuple[list[int | None], list[int]]:
+    """For each token, the number that starts there (or None) and the index of its end.
+
+    ``candidates``: the positions where ``may_be_number`` holds, when already known.
+    """
     values: list[int | None] = [None] * len(tokens)
     ends = list(range(len(tokens)))
-    i = 0
-    while i < len(tokens):
-        token = tokens[i]
-        if not may_be_number(token):
-            i += 1
-            continue
+    if candidates is None:
+        candidates = [i for i, token in enumerate(tokens) if may_be_number(token)]
+    taken = -1
+    for i in candidates:
+        if i <= taken:
+            continue  # inside the number before ("lima belas": "belas")
         found = _number_at(tokens, i)
-        if found is None:
-            i += 1
-            continue
-        values[i], ends[i] = found
-        i = found[1] + 1
+        if found is not None:
+            values[i], ends[i] = found
+            taken = found[1]
     return values, ends

@@ -31,6 +31,10 @@ from typing import Any, NamedTuple
 
 from core.states import ReferralKind, Urgency
 from transcription.lexicon import (
+    CLAUSE_STOP,
+    CONTRAST,
+    IRREALIS,
+    NEGATION,
     Indicator,
     Lexicon,
     Pattern,
@@ -62,7 +66,6 @@ THREAT_REACH = 8  # words after a threat that say what it threatens
 FUTURE_WORDS = frozenset({"mau", "akan", "bakal", "arep", "rek", "bade", "will", "gonna", "nak"})
 # Where what a threat says ends: "mengancam ... dan gaji belum dibayar" is two things.
 CLAUSE_BREAKS = frozenset({"dan", "terus", "trus", "lalu", "tapi", "and", "then", "but", "lan"})
-NEGATION_STOPS = CLAUSE_BREAKS | {"karena", "sebab", "because", "jadi", "sehingga", "so"}
 
 
 # Where a case goes: police, hospital, shelter (P2TP2A), labour office (Disnakertrans),
@@ -176,14 +179,16 @@ class _Text:
     tokens: Sequence[str]
     places: dict[int, list[int]]
     ends: Sequence[int]
+    roles: Sequence[int]
 
     @classmethod
     def of(cls, tokens: Sequence[str], lexicon: Lexicon) -> _Text:
         readings = [lexicon.read(token) for token in tokens]
         values: Sequence[int | None] | None = None
         ends: Sequence[int] = range(len(tokens))
-        if any(reading.may_be_number for reading in readings):
-            values, ends = spoken_numbers(tokens)
+        numeric = [i for i, reading in enumerate(readings) if reading.may_be_number]
+        if numeric:
+            values, ends = spoken_numbers(tokens, numeric)
         places: defaultdict[int, list[int]] = defaultdict(list)
         after_di = False
         for i, reading in enumerate(readings):
@@ -193,7 +198,7 @@ class _Text:
                 filled = (*filled, *lexicon.number_matchers(value))
             for matcher in filled:
                 places[matcher].append(i)
-        return cls(tokens, dict(places), ends)
+        return cls(tokens, places, ends, [reading.role for reading in readings])
 
 
 def _match(pattern: Pattern, text: _Text, anchor: int, start: int) -> tuple[int, ...] | None:
@@ -228,27 +233,29 @@ def _match(pattern: Pattern, text: _Text, anchor: int, start: int) -> tuple[int,
     return tuple(positions)
 
 
-def _cancelled(pattern: Pattern, text: _Text, positions: tuple[int, ...], lexicon: Lexicon) -> bool:
+def _cancelled(pattern: Pattern, text: _Text, positions: tuple[int, ...]) -> bool:
     """Negated ("tidak dipukul"), not (yet) real ("akan dipukul") or split by a contrast."""
-    tokens = text.tokens
+    roles = text.roles
     if not pattern.bridges:
-        taken = {p for first in positions for p in range(first, text.ends[first] + 1)}
-        span = range(positions[0], text.ends[positions[-1]])
-        inside = [tokens[i] for i in span if i not in taken]
+        inside = 0
+        for i in range(positions[0] + 1, positions[-1]):
+            if roles[i] and i not in positions:
+                inside |= roles[i]
         # "tidak dilecehkan hanya gajinya ...": a match never spans a contrast.
-        if not lexicon.contrastives.isdisjoint(inside):
+        if inside & CONTRAST:
             return True
-        if not pattern.has_negation and not lexicon.negations.isdisjoint(inside):
+        if inside & NEGATION and not pattern.has_negation:
             return True
-        if not pattern.has_irrealis and not lexicon.irrealis.isdisjoint(inside):
+        if inside & IRREALIS and not pattern.has_irrealis:
             return True
     for i in range(positions[0] - 1, max(-1, positions[0] - NEGATION_WINDOW - 1), -1):
+        role = roles[i]
         # "tidak punya paspor karena dibawa mandor": a negation stops at its clause.
-        if tokens[i] in lexicon.contrastives or tokens[i] in NEGATION_STOPS:
+        if role & (CONTRAST | CLAUSE_STOP):
             return False
-        if tokens[i] in lexicon.negations and not pattern.has_negation:
+        if role & NEGATION and not pattern.has_negation:
             return True
-        if tokens[i] in lexicon.irrealis and not pattern.has_irrealis:
+        if role & IRREALIS and not pattern.has_irrealis:
             return True
     return False
 
@@ -269,16 +276,15 @@ def _findings(text: _Text, lexicon: Lexicon) -> list[_Found]:
     for rule in set().union(*[index[key] for key in lexicon.index_keys & present]):
         if not rule.needs <= present:
             continue
-        # Try it where its rarest slot is, not at every "saya" or "tidak".
-        counts = [len(places[slot.matcher]) for slot in rule.slots]
-        anchor = counts.index(min(counts))
+        # Try it where its least common slot is, not at every "saya" or "tidak".
+        anchor = rule.anchor
         for start in places[rule.slots[anchor].matcher]:
             positions = _match(rule, text, anchor, start)
-            if positions is None or _cancelled(rule, text, positions, lexicon):
+            if positions is None or _cancelled(rule, text, positions):
                 continue
             item = _Found(rule, positions, text.ends[positions[-1]])
             (vetoes if rule.veto else found).append(item)
-    found.sort(key=lambda f: (f.positions, f.pattern.text))
+    found.sort(key=lambda f: f.positions)
     vetoed: dict[Indicator, list[_Found]] = {}
     for veto in vetoes:
         vetoed.setdefault(veto.pattern.indicator, []).append(veto)
