@@ -134,6 +134,8 @@ _PREFIXES = (
     ("n", ""),
 )
 _PASSIVE_PREFIXES = ("di", "ke", "ter", "ka")
+# Words whose "stems" are other words: "sebelum" (before) is not "belum" (not yet).
+_UNSTEMMED = frozenset({"sebelum", "sebelumnya", "setelah", "selama", "semua", "sekali"})
 _HONG_KONG = re.compile(r"hong\s*kong")
 _STRETCHED = re.compile(r"([a-z])\1{2,}")
 _WORD = re.compile(r"[a-z_]+|[0-9]+")
@@ -447,6 +449,8 @@ def load_lexicon(language: str) -> Lexicon:
 @lru_cache(maxsize=65536)
 def stems(token: str) -> frozenset[str]:
     """The token and the stems it may have ("dipukulin" -> {..., "pukul"})."""
+    if token in _UNSTEMMED:
+        return frozenset((token,))
     forms = {token}
     for _ in range(3):
         for form in list(forms):
