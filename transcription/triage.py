@@ -24,7 +24,6 @@ Low-confidence words count less.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -67,6 +66,8 @@ FUTURE_WORDS = frozenset({"mau", "akan", "bakal", "arep", "rek", "bade", "will",
 # Where what a threat says ends: "mengancam ... dan gaji belum dibayar" is two things.
 CLAUSE_BREAKS = frozenset({"dan", "terus", "trus", "lalu", "tapi", "and", "then", "but", "lan"})
 
+
+_ORDER = {indicator: place for place, indicator in enumerate(Indicator)}
 
 # Where a case goes: police, hospital, shelter (P2TP2A), labour office (Disnakertrans),
 # BP2MI, the destination country's mission (see MISSIONS), legal aid.
@@ -189,7 +190,8 @@ class _Text:
         numeric = [i for i, reading in enumerate(readings) if reading.may_be_number]
         if numeric:
             values, ends = spoken_numbers(tokens, numeric)
-        places: defaultdict[int, list[int]] = defaultdict(list)
+        places: dict[int, list[int]] = {}
+        known = places.get
         after_di = False
         for i, reading in enumerate(readings):
             filled = reading.passive if reading.passive_form or after_di else reading.active
@@ -197,7 +199,11 @@ class _Text:
             if values is not None and (value := values[i]) is not None:
                 filled = (*filled, *lexicon.number_matchers(value))
             for matcher in filled:
-                places[matcher].append(i)
+                found = known(matcher)
+                if found is None:
+                    places[matcher] = [i]
+                else:
+                    found.append(i)
         return cls(tokens, places, ends, [reading.role for reading in readings])
 
 
@@ -373,7 +379,7 @@ def _conclude(
             item.indicator not in best or item.weight > best[item.indicator].weight
         ):
             best[item.indicator] = item
-    indicators = tuple(sorted(best, key=list(Indicator).index))
+    indicators = tuple(sorted(best, key=_ORDER.__getitem__))
     if empty:
         urgency = Urgency.untriaged
     elif any(i in CRITICAL for i in indicators):
