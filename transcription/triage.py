@@ -274,7 +274,7 @@ def _findings(text: _Text, lexicon: Lexicon) -> list[_Found]:
     """Every pattern that matches and is not cancelled, vetoed or inside a threat."""
     found: list[_Found] = []
     vetoes: list[_Found] = []
-    places = text.places
+    places, ends = text.places, text.ends
     present = places.keys()
     index = lexicon.index
     # A rule is looked up by its least common slot, and tried only when every one of its
@@ -284,11 +284,12 @@ def _findings(text: _Text, lexicon: Lexicon) -> list[_Found]:
             continue
         # Try it where its least common slot is, not at every "saya" or "tidak".
         anchor = rule.anchor
+        single = len(rule.slots) == 1
         for start in places[rule.slots[anchor].matcher]:
-            positions = _match(rule, text, anchor, start)
+            positions = (start,) if single else _match(rule, text, anchor, start)
             if positions is None or _cancelled(rule, text, positions):
                 continue
-            item = _Found(rule, positions, text.ends[positions[-1]])
+            item = _Found(rule, positions, ends[positions[-1]])
             (vetoes if rule.veto else found).append(item)
     found.sort(key=lambda f: f.positions)
     vetoed: dict[Indicator, list[_Found]] = {}
