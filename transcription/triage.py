@@ -62,7 +62,10 @@ MIN_WEIGHT = 0.5  # an indicator needs evidence at least this confident
 VETO_REACH = 3  # words around a match that a veto of its indicator may stand in
 THREAT_REACH = 8  # words after a threat that say what it threatens
 # Words that put what follows in the future: "mau mukul" after a threat is the threat.
-FUTURE_WORDS = frozenset({"mau", "akan", "bakal", "arep", "rek", "bade", "will", "gonna", "nak"})
+FUTURE_WORDS = frozenset(
+    {"mau", "akan", "bakal", "arep", "rek", "bade", "will", "gonna", "nak"}
+    | {"kalau", "kalo", "jika", "if", "yen", "lamun"}  # ... and those that make it a condition
+)
 # Where what a threat says ends: "mengancam ... dan gaji belum dibayar" is two things.
 CLAUSE_BREAKS = frozenset({"dan", "terus", "trus", "lalu", "tapi", "and", "then", "but", "lan"})
 
@@ -307,16 +310,19 @@ def _findings(text: _Text, lexicon: Lexicon) -> list[_Found]:
 def _threatened(found: _Found, threat: _Found, tokens: Sequence[str]) -> bool:
     """``found`` is what a threat says will happen ("mengancam tidak akan bayar gaji").
 
-    A critical indicator after a threat stays unless the words just before it say it is
-    to come ("ngancam mau mukul"): "ngancam mau bunuh saya kalau saya kabur" still says
-    the worker may not leave.
+    A critical indicator after a threat stays unless one of the two words before it says
+    it is to come or a condition ("ngancam mau mukul", "mengancam potong gaji kalau saya
+    sakit"): "ngancam mau bunuh saya kalau saya kabur" still says she may not leave.
     """
     first = found.positions[0]
     if not threat.last < first <= threat.last + THREAT_REACH:
         return False
     if not CLAUSE_BREAKS.isdisjoint(tokens[threat.last + 1 : first]):
         return False
-    return found.pattern.indicator not in THREAT_KEEPS or tokens[first - 1] in FUTURE_WORDS
+    if found.pattern.indicator not in THREAT_KEEPS:
+        return True
+    # "... kalau saya sakit": the condition of a threat, not the worker's state.
+    return not FUTURE_WORDS.isdisjoint(tokens[max(threat.last + 1, first - 2) : first])
 
 
 def _as_words(words: Sequence[TranscriptWord | Mapping[str, Any]]) -> list[TranscriptWord]:
