@@ -315,7 +315,7 @@ def _threatened(found: _Found, threat: _Found, tokens: Sequence[str]) -> bool:
     sakit"): "ngancam mau bunuh saya kalau saya kabur" still says she may not leave.
     """
     first = found.positions[0]
-    if not threat.last < first <= threat.last + THREAT_REACH:
+    if not threat.positions[0] < first <= threat.last + THREAT_REACH:
         return False
     if not CLAUSE_BREAKS.isdisjoint(tokens[threat.last + 1 : first]):
         return False
