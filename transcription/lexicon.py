@@ -14,7 +14,8 @@ the previous one. A slot is alternatives joined by ``|``:
 A ``~`` between two slots lets the next one come up to ``LONG_GAP`` words later, across
 contrast words ("dijanjikan ... ternyata"); ``~6`` lets it come up to six words later.
 ``vetoes`` are patterns that, near a match of the same indicator, cancel it ("paspor
-saya pegang sendiri" is not retention).
+saya pegang sendiri" is not retention); one that starts with ``always`` is a word sense
+that no negation cancels ("tidak mau bayar biaya" is about costs, not wages).
 """
 
 from __future__ import annotations
@@ -362,6 +363,10 @@ def _parse_pattern(indicator: str, text: str, lexicon: Lexicon, *, veto: bool) -
     gap: int | None = None  # set by "~" or "~N" before a slot
     after_negation = False
     words = str(text).split()
+    # "always ...": a word sense, not a claim, so no negation cancels it ("tidak mau bayar
+    # biaya" is still about costs, not wages).
+    sense = bool(words) and words[0] == "always"
+    words = words[1:] if sense else words
     if not words or words[0].startswith("~") or words[-1].startswith("~"):
         raise ValueError(f"bad triage pattern for {indicator}: {text!r}")
     for part in words:
@@ -379,8 +384,8 @@ def _parse_pattern(indicator: str, text: str, lexicon: Lexicon, *, veto: bool) -
     return Pattern(
         Indicator(indicator),
         tuple(slots),
-        not plain_words.isdisjoint(lexicon.negations),
-        not plain_words.isdisjoint(lexicon.irrealis),
+        sense or not plain_words.isdisjoint(lexicon.negations),
+        sense or not plain_words.isdisjoint(lexicon.irrealis),
         "~" in words,
         str(text),
         veto,

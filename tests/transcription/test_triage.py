@@ -194,6 +194,13 @@ def test_numbers_in_rules(
             set(),
         ),
         ("no one beat me", "en", set(), {Indicator.physical_violence}),
+        # A word sense no negation changes: costs are not wages.
+        (
+            "saya dirawat di rumah sakit majikan tidak mau bayar biaya",
+            "id",
+            {Indicator.need_medical},
+            {Indicator.withholding_of_wages},
+        ),
         ("sy gk blh keluar rmh sm majikan", "id", {Indicator.restriction_of_movement}, set()),
     ],
 )
