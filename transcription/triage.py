@@ -317,7 +317,10 @@ def _threatened(found: _Found, threat: _Found, tokens: Sequence[str]) -> bool:
     first = found.positions[0]
     if not threat.positions[0] < first <= threat.last + THREAT_REACH:
         return False
-    if not CLAUSE_BREAKS.isdisjoint(tokens[threat.last + 1 : first]):
+    # Being reported or jailed is what threats say, also after "dan".
+    if found.pattern.indicator is not Indicator.need_legal_aid and not CLAUSE_BREAKS.isdisjoint(
+        tokens[threat.last + 1 : first]
+    ):
         return False
     if found.pattern.indicator not in THREAT_KEEPS:
         return True
