@@ -134,6 +134,7 @@ def remove_slot(session: Session, slot_id: int, *, now: datetime) -> int:
     for segment in session.scalars(select(Segment).where(Segment.slot_id == slot_id)):
         segment.slot_id = None
     session.delete(slot)
+    session.flush()
     return cancelled
 
 

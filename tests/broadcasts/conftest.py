@@ -83,6 +83,8 @@ def tone(
             str(rate),
             "-c",
             "1",
+            "-b",
+            "16",
             str(path),
             "synth",
             str(seconds),
