@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from admin_api import stations
 from admin_api.errors import ApiError
 from core import migrate
 from core.db import Database
@@ -25,6 +26,7 @@ def create_app(settings: Settings, db: Database, version: str) -> FastAPI:
     )
     app.state.settings = settings
     app.state.db = db
+    stations.install(app)
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from audio.errors import AudioError
@@ -31,6 +32,19 @@ logger = logging.getLogger(__name__)
 KIND = RENDER_KIND
 
 
+def unrendered(session: Session) -> list[int]:
+    """Approved text items that have no radio audio yet."""
+    return list(
+        session.scalars(
+            select(ContentItem.id).where(
+                ContentItem.status == ContentStatus.approved,
+                ContentItem.radio_audio_path.is_(None),
+                ContentItem.audio_path.is_(None),
+            )
+        )
+    )
+
+
 class RenderContentHandler:
     """Synthesise one approved text item for the radio."""
 
@@ -39,8 +53,18 @@ class RenderContentHandler:
         self.db = db
         self.clock = clock
 
+    def render_now(self, item_id: int) -> None:
+        """Synthesise one item here and now, without the queue (``desbumi export-usb``)."""
+        effect = self.render(item_id, 0)
+        if effect is not None:
+            with self.db.transaction() as session:
+                effect(session)
+
     def __call__(self, job: ClaimedJob) -> Effect | None:
-        item_id = int(job.payload["content_item_id"])
+        return self.render(int(job.payload["content_item_id"]), job.id)
+
+    def render(self, item_id: int, job_id: int) -> Effect | None:
+        """Synthesise ``item_id``; returns the effect that stores path and loudness."""
         with self.db.read_session() as session, session.begin():
             item = session.get(ContentItem, item_id)
             if item is None:
@@ -57,7 +81,7 @@ class RenderContentHandler:
             raise JobFailed(f"content item {item_id} cannot be spoken: {exc}") from None
         except AudioError as exc:
             raise JobFailed(f"content item {item_id}: {exc}") from None
-        logger.info("job_id=%s content_item_id=%s rendered %.1f s", job.id, item_id, duration)
+        logger.info("job_id=%s content_item_id=%s rendered %.1f s", job_id, item_id, duration)
 
         def apply(session: Session) -> None:
             current = session.get(ContentItem, item_id)

@@ -194,10 +194,13 @@ def library_items(session: Session, now: datetime) -> list[LibraryItem]:
     ]
 
 
-def schedule_segments(session: Session, settings: Settings, now: datetime) -> ScheduleReport:
-    """Plan and queue the segments of the coming ``lookahead_h`` hours (the periodic task)."""
+def schedule_segments(
+    session: Session, settings: Settings, now: datetime, horizon: timedelta | None = None
+) -> ScheduleReport:
+    """Plan and queue the segments of the coming ``lookahead_h`` hours (or ``horizon``),
+    and at least the next air time of every slot (the periodic task)."""
     radio = settings.radio
-    horizon = timedelta(hours=radio.lookahead_h)
+    horizon = horizon or timedelta(hours=radio.lookahead_h)
     programmes = list(
         session.scalars(
             select(Programme).where(Programme.is_active.is_(True)).order_by(Programme.id)
@@ -262,7 +265,7 @@ def schedule_segments(session: Session, settings: Settings, now: datetime) -> Sc
         replanned += 1
         logger.info("segment_id=%s planned again: an item is no longer playable", segment.id)
     skip = [(s.programme_id, s.air_at) for s in segments if s.air_at >= now]
-    plans = plan(specs, slots, library, history, now, horizon, skip=skip)
+    plans = plan(specs, slots, library, history, now, horizon, skip=skip, include_next=True)
     created = empty = 0
     for planned in plans:
         if not planned.content_ids:

@@ -94,6 +94,32 @@ class AssembleSegmentHandler:
         )
         return _ready(segment_id, work.digest, built, self.clock.now())
 
+    def build_now(self, segment_id: int) -> bool:
+        """Assemble one segment here and now, without the queue (``desbumi export-usb``).
+
+        Returns False when there was nothing to do (built already, cancelled, aired)."""
+        work = self._start(segment_id, "")
+        if work is None:
+            return False
+        try:
+            built = build(
+                work.parts,
+                target_s=work.target_s,
+                radio=self.settings.radio,
+                ffmpeg=self.settings.ffmpeg,
+                data_dir=self.settings.data_dir,
+                out_dir=work.out_dir,
+                name=work.name,
+                progress=lambda done: self._progress(segment_id, done),
+            )
+        except (AssemblyError, AudioError) as exc:
+            with self.db.transaction() as session:
+                _failed(segment_id, str(exc))(session)
+            raise AssemblyError(str(exc)) from None
+        with self.db.transaction() as session:
+            _ready(segment_id, work.digest, built, self.clock.now())(session)
+        return True
+
     def _start(self, segment_id: int, digest: str) -> _Work | None:
         with self.db.transaction() as session:
             segment = session.get(Segment, segment_id)
@@ -101,8 +127,11 @@ class AssembleSegmentHandler:
                 raise JobFailed(f"segment {segment_id} does not exist")
             if segment.status in (SegmentStatus.cancelled, SegmentStatus.aired):
                 return None
-            if digest and digest != plan_digest(segment.planned_content_ids):
+            current = plan_digest(segment.planned_content_ids)
+            if digest and digest != current:
                 return None  # planned again since; the newer job builds it
+            if segment.status is SegmentStatus.ready and (not digest or digest == current):
+                return None  # built already (by `desbumi export-usb`, or an earlier run)
             if segment.status is not SegmentStatus.assembling:
                 check_transition(segment.status, SegmentStatus.assembling)
                 segment.status = SegmentStatus.assembling
