@@ -218,9 +218,8 @@ def _schedule(request: Request, key: str, programme: str | None, days: int) -> R
     return Response(body, media_type="application/json")
 
 
-@router.api_route(
-    "/{key}/{programme}/latest.mp3", methods=["GET", "HEAD"], summary="The newest segment"
-)
+@router.get("/{key}/{programme}/latest.mp3", summary="The newest segment")
+@router.head("/{key}/{programme}/latest.mp3", include_in_schema=False)
 def latest(request: Request, key: str, programme: str) -> Response:
     with _db(request).read_session() as session, session.begin():
         station = _station(request, session, key)
@@ -229,11 +228,11 @@ def latest(request: Request, key: str, programme: str) -> Response:
         return _file(request, segment, "mp3", cache="no-cache")
 
 
-@router.api_route(
+@router.get(
     "/{key}/segments/{filename}",
-    methods=["GET", "HEAD"],
     summary="A segment's MP3, Opus, cue sheet or checksum (stable URL, HTTP Range)",
 )
+@router.head("/{key}/segments/{filename}", include_in_schema=False)
 def segment_file(request: Request, key: str, filename: str) -> Response:
     match = _FILE.match(filename)
     with _db(request).read_session() as session, session.begin():
