@@ -140,17 +140,19 @@ def published_segments(session: Session, programme: Programme, *, limit: int = 3
 
 
 def latest_segment(session: Session, programme: Programme, now: datetime) -> Segment:
-    """The newest published segment whose air time has come (or comes within the hour)."""
+    """The newest published segment whose air time has come (or comes within the hour);
+    before the programme's first air time, the next one."""
+    published = (Segment.programme_id == programme.id, Segment.status.in_(PUBLISHED))
     segment = session.scalar(
         select(Segment)
-        .where(
-            Segment.programme_id == programme.id,
-            Segment.status.in_(PUBLISHED),
-            Segment.air_at <= now + LATEST_AHEAD,
-        )
+        .where(*published, Segment.air_at <= now + LATEST_AHEAD)
         .order_by(Segment.air_at.desc())
         .limit(1)
     )
+    if segment is None:
+        segment = session.scalar(
+            select(Segment).where(*published).order_by(Segment.air_at).limit(1)
+        )
     if segment is None:
         raise NotFound(f"no segment of {programme.slug} is ready yet")
     return segment

@@ -197,6 +197,11 @@ def test_downloads_honour_range_and_carry_sha256(radio: Radio) -> None:
     assert cue.json() == {"cues": []}
     latest = radio.client.get(f"/radio/{radio.key}/kabar-migran/latest.mp3")
     assert latest.status_code == 200 and latest.content == data
+    # Before the first air time, latest.mp3 is the next segment.
+    radio.client.app.state.clock.moment = datetime(2026, 11, 1, tzinfo=UTC)  # type: ignore[attr-defined]
+    early = radio.client.get(f"/radio/{radio.key}/kabar-migran/latest.mp3")
+    first = radio.mp3.parent.parent / "1" / "seg-1.mp3"
+    assert early.status_code == 200 and early.content == first.read_bytes()
 
 
 def test_wrong_or_missing_key_gets_401_that_reveals_nothing(radio: Radio) -> None:
