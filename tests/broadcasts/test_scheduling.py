@@ -140,8 +140,8 @@ def test_a_broken_segment_fails_with_its_reason(
         assert "not a readable WAV" in (segment.error or "")
 
 
-def test_crossfaded_build_and_gap_fitting(tmp_path: Path, database_url: str) -> None:
-    settings = make_settings(tmp_path, database_url, DESBUMI_RADIO__CROSSFADE_MS="500")
+def test_crossfaded_build_and_gap_fitting(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, "", DESBUMI_RADIO__CROSSFADE_MS="500")
     parts = [
         Part("jingle", tone(tmp_path / "j.wav", 2.0, rate=44100)),
         Part("item", tone(tmp_path / "a.wav", 3.0, freq=500, rate=44100), 1, "a", 1, "A"),

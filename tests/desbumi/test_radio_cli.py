@@ -9,29 +9,13 @@ import subprocess
 from pathlib import Path
 
 from core.db import Database
-from core.states import UserRole
-from core.users import create_user
-from tests.broadcasts.conftest import T0, Editors, approved_item
+from tests.broadcasts.conftest import add_editors, approved_item
 from tests.desbumi.conftest import Run
-
-
-def _editors(database: Database) -> Editors:
-    with database.transaction() as s:
-        ids = [
-            create_user(s, username=name, role=role, now=T0)[0].id
-            for name, role in (
-                ("alice", UserRole.editor),
-                ("bob", UserRole.editor),
-                ("carol", UserRole.admin),
-                ("dewi", UserRole.case_worker),
-            )
-        ]
-    return Editors(*ids)
 
 
 def test_station_programme_and_export_usb(desbumi: Run, database: Database, tmp_path: Path) -> None:
     assert desbumi("init").code == 0
-    editors = _editors(database)
+    editors = add_editors(database)
     approved_item(
         database, editors, "biaya", text="Jangan bayar calo. Pekerja tidak boleh dibebani biaya."
     )
