@@ -13,14 +13,19 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Final
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from audio.errors import AudioError
+from audio.ffmpeg import convert_to_master
+from audio.ffprobe import probe_media
 from audio.jingle import JINGLE_S
 from broadcasts.errors import InvalidContent, NotFound
 from broadcasts.planner import (
@@ -136,6 +141,30 @@ def remove_slot(session: Session, slot_id: int, *, now: datetime) -> int:
     session.delete(slot)
     session.flush()
     return cancelled
+
+
+def set_jingle(session: Session, settings: Settings, programme_slug: str, upload: Path) -> float:
+    """Make an uploaded sound (any format ffmpeg reads, at most 60 s) the programme's
+    jingle, converted to the radio master; returns its length. Without one, a jingle is
+    synthesised with sox."""
+    programme = get_programme(session, programme_slug)
+    try:
+        info = probe_media(settings.ffprobe, upload)
+    except AudioError as exc:
+        raise InvalidContent(f"jingle: {exc}") from None
+    if info.duration_s > 60:
+        raise InvalidContent(f"jingle: {info.duration_s:.0f} s long; at most 60 s")
+    relative = Path("programmes") / programme.slug / "jingle.wav"
+    folder = settings.data_dir / relative.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        try:
+            convert_to_master(settings.ffmpeg, upload, Path(tmp) / "jingle.wav", Path(tmp) / "p")
+        except AudioError as exc:
+            raise InvalidContent(f"jingle: {exc}") from None
+        (Path(tmp) / "jingle.wav").replace(settings.data_dir / relative)
+    programme.jingle_path = str(relative)
+    return info.duration_s
 
 
 def attach_station(session: Session, programme_slug: str, station_slug: str) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from audio.errors import AudioError
 from broadcasts.assembly import BuiltSegment, FrameSounds, Part, build
 from broadcasts.errors import AssemblyError
+from broadcasts.planner import TOLERANCE_S
 from broadcasts.schedule import ASSEMBLE_KIND, plan_digest
 from core.clock import Clock, local_time
 from core.db import Database
@@ -61,6 +62,7 @@ class AssembleSegmentHandler:
         self.db = db
         self.clock = clock
         self.sounds = FrameSounds(settings.data_dir, settings.sox, settings.ffmpeg)
+        self._reported: dict[int, int] = {}
 
     def __call__(self, job: ClaimedJob) -> Effect | None:
         segment_id = int(job.payload["segment_id"])
@@ -83,6 +85,14 @@ class AssembleSegmentHandler:
             if job.attempts >= job.max_attempts:
                 raise JobFailed(str(exc), effect=_failed(segment_id, str(exc))) from None
             raise
+        if abs(built.duration_s - work.target_s) > TOLERANCE_S:
+            logger.warning(
+                "segment_id=%s is %.0f s long for a %.0f s target: the library is too small "
+                "or its items too long",
+                segment_id,
+                built.duration_s,
+                work.target_s,
+            )
         logger.info(
             "job_id=%s segment_id=%s assembled: %.1f s, %d parts, %.1f LUFS in %.1f s",
             job.id,
@@ -202,6 +212,13 @@ class AssembleSegmentHandler:
         return parts
 
     def _progress(self, segment_id: int, done: float) -> None:
+        # A 40-clip segment reports 40 times while joining: log and store every 10 %.
+        step = int(done * 10)
+        if step == self._reported.get(segment_id) and done < 1.0:
+            return
+        self._reported[segment_id] = step
+        if done >= 1.0:
+            self._reported.pop(segment_id, None)
         logger.info("segment_id=%s assembling: %.0f%%", segment_id, done * 100)
         try:
             with self.db.transaction() as session:

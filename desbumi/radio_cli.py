@@ -157,6 +157,18 @@ def programme_add(
     typer.echo(f"programme {slug} added")
 
 
+@programme_app.command("jingle")
+def programme_jingle(
+    programme: str,
+    path: Annotated[Path, typer.Argument(help="A sound file (any format), at most 60 s.")],
+) -> None:
+    """Use an uploaded jingle at the start and end of the programme's segments."""
+    settings, db = _settings(), _db()
+    with db.transaction() as session:
+        seconds = schedule.set_jingle(session, settings, programme, path)
+    typer.echo(f"jingle of {programme} set ({seconds:.1f} s); new segments use it")
+
+
 @programme_app.command("slot-add")
 def programme_slot_add(
     programme: str,

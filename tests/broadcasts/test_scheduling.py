@@ -232,3 +232,23 @@ def test_programmes_and_slots(db: Database) -> None:
             schedule.remove_slot(s, slot.id, now=T0)
         with pytest.raises(NotFound):
             schedule.attach_station(s, "p", "no-station")
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_uploaded_jingle(db: Database, settings: Settings, tmp_path: Path) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with db.transaction() as s:
+        schedule.create_programme(s, slug="p", name="P", now=T0)
+        seconds = schedule.set_jingle(s, settings, "p", tone(tmp_path / "j.ogg", 2.5))
+        assert seconds == pytest.approx(2.5, abs=0.05)
+        programme = schedule.get_programme(s, "p")
+        assert programme.jingle_path == "programmes/p/jingle.wav"
+        assert wav_duration(settings.data_dir / programme.jingle_path) == pytest.approx(
+            2.5, abs=0.05
+        )
+        with pytest.raises(InvalidContent, match="at most 60 s"):
+            schedule.set_jingle(s, settings, "p", tone(tmp_path / "long.wav", 61))
+        text = tmp_path / "notes.mp3"
+        text.write_text("not audio\n" * 50)
+        with pytest.raises(InvalidContent, match="jingle: notes.mp3"):
+            schedule.set_jingle(s, settings, "p", text)
