@@ -22,7 +22,8 @@ from sqlalchemy import select
 
 from broadcasts.assembly import file_sha256
 from broadcasts.errors import AssemblyError, NotFound
-from broadcasts.render import RenderContentHandler, unrendered
+from broadcasts.library import unrendered
+from broadcasts.render import RenderContentHandler
 from broadcasts.schedule import schedule_segments
 from broadcasts.segments import AssembleSegmentHandler
 from broadcasts.stations import get_station

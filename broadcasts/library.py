@@ -178,6 +178,19 @@ def playable_items(
     return list(session.scalars(query.order_by(ContentItem.slug)))
 
 
+def unrendered(session: Session) -> list[int]:
+    """Approved text items that have no radio audio yet (the render job's work)."""
+    return list(
+        session.scalars(
+            select(ContentItem.id).where(
+                ContentItem.status == ContentStatus.approved,
+                ContentItem.radio_audio_path.is_(None),
+                ContentItem.audio_path.is_(None),
+            )
+        )
+    )
+
+
 def create_draft(
     session: Session,
     *,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from audio.errors import AudioError
@@ -30,19 +29,6 @@ from core.worker import Effect
 logger = logging.getLogger(__name__)
 
 KIND = RENDER_KIND
-
-
-def unrendered(session: Session) -> list[int]:
-    """Approved text items that have no radio audio yet."""
-    return list(
-        session.scalars(
-            select(ContentItem.id).where(
-                ContentItem.status == ContentStatus.approved,
-                ContentItem.radio_audio_path.is_(None),
-                ContentItem.audio_path.is_(None),
-            )
-        )
-    )
 
 
 class RenderContentHandler:

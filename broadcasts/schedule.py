@@ -28,6 +28,7 @@ from audio.ffmpeg import convert_to_master
 from audio.ffprobe import probe_media
 from audio.jingle import JINGLE_S
 from broadcasts.errors import InvalidContent, NotFound
+from broadcasts.library import RENDER_KIND, unrendered
 from broadcasts.planner import (
     LibraryItem,
     ProgrammeSpec,
@@ -38,7 +39,7 @@ from broadcasts.planner import (
     repeat_history,
 )
 from core import queue
-from core.models import ContentItem, Programme, Segment, Slot, Station
+from core.models import ContentItem, Job, Programme, Segment, Slot, Station
 from core.periodic import PeriodicTask
 from core.settings import RadioSettings, Settings, resolve_timezone
 from core.states import ContentStatus, SegmentStatus, check_transition
@@ -223,11 +224,27 @@ def library_items(session: Session, now: datetime) -> list[LibraryItem]:
     ]
 
 
+def queue_missing_renders(session: Session, now: datetime) -> int:
+    """Queue synthesis for approved text items without radio audio (content approved
+    outside :func:`broadcasts.library.approve`, e.g. demo data); once per item."""
+    queued = 0
+    for item_id in unrendered(session):
+        key = f"{RENDER_KIND}:{item_id}"
+        if session.scalar(select(Job.id).where(Job.unique_key == key)) is None:
+            queue.enqueue(
+                session, RENDER_KIND, {"content_item_id": item_id}, now=now, unique_key=key
+            )
+            queued += 1
+    return queued
+
+
 def schedule_segments(
     session: Session, settings: Settings, now: datetime, horizon: timedelta | None = None
 ) -> ScheduleReport:
     """Plan and queue the segments of the coming ``lookahead_h`` hours (or ``horizon``),
-    and at least the next air time of every slot (the periodic task)."""
+    and at least the next air time of every slot (the periodic task). Approved text items
+    that were never synthesised get their synthesis queued first."""
+    queue_missing_renders(session, now)
     radio = settings.radio
     horizon = horizon or timedelta(hours=radio.lookahead_h)
     programmes = list(

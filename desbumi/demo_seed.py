@@ -10,8 +10,6 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from broadcasts.library import RENDER_KIND
-from core import queue
 from core.models import ContentItem, District, Programme, Slot, Station, Village
 from core.security import generate_api_key
 from core.settings import resolve_timezone
@@ -78,23 +76,6 @@ def seed_demo(session: Session, now: datetime) -> dict[str, int]:
             )
         )
         added["content_items"] += 1
-    session.flush()
-    # The radio needs each text spoken once; the worker does it (unique: once per item).
-    for item_id in session.scalars(
-        select(ContentItem.id).where(
-            ContentItem.status == ContentStatus.approved,
-            ContentItem.radio_audio_path.is_(None),
-            ContentItem.audio_path.is_(None),
-        )
-    ):
-        queue.enqueue(
-            session,
-            RENDER_KIND,
-            {"content_item_id": item_id},
-            now=now,
-            priority=5,
-            unique_key=f"{RENDER_KIND}:{item_id}",
-        )
 
     programmes: dict[str, Programme] = {}
     for p in regions["programmes"]:

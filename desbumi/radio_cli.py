@@ -13,7 +13,8 @@ from sqlalchemy import select
 
 from broadcasts import schedule, stations
 from broadcasts.export import export_usb
-from broadcasts.render import RenderContentHandler, unrendered
+from broadcasts.library import unrendered
+from broadcasts.render import RenderContentHandler
 from core.clock import SystemClock, local_time, zone_abbreviation
 from core.db import Database
 from core.models import Programme, Segment

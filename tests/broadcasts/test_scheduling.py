@@ -19,7 +19,7 @@ from core.errors import JobFailed
 from core.models import ContentItem, Job, Segment
 from core.queue import ClaimedJob
 from core.settings import Settings
-from core.states import SegmentStatus
+from core.states import ContentStatus, SegmentStatus
 from tests.broadcasts.conftest import T0, Editors, approved_item, tone
 from tests.conftest import make_settings
 
@@ -252,3 +252,27 @@ def test_uploaded_jingle(db: Database, settings: Settings, tmp_path: Path) -> No
         text.write_text("not audio\n" * 50)
         with pytest.raises(InvalidContent, match="jingle: notes.mp3"):
             schedule.set_jingle(s, settings, "p", text)
+
+
+def test_approved_text_never_synthesised_gets_queued_once(db: Database, settings: Settings) -> None:
+    with db.transaction() as s:
+        # As demo data arrives: approved without going through library.approve.
+        s.add(
+            ContentItem(
+                slug="seeded",
+                version=1,
+                topic="fees",
+                language="id",
+                title="t",
+                body_text="Halo.",
+                status=ContentStatus.approved,
+                approved_at=T0,
+                created_at=T0,
+                updated_at=T0,
+            )
+        )
+    for _ in range(2):
+        with db.transaction() as s:
+            schedule.schedule_segments(s, settings, T0)
+    with db.read_session() as s:
+        assert s.scalars(select(Job.kind)).all() == [library.RENDER_KIND]
