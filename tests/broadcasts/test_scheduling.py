@@ -3,11 +3,14 @@ item is retired, stale jobs, failures, crossfades, slots."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from sqlalchemy import delete, select
 
 from broadcasts import library, schedule
 from broadcasts.assembly import Part, build, fit_gaps, wav_duration
@@ -16,7 +19,7 @@ from broadcasts.segments import AssembleSegmentHandler
 from core.clock import SystemClock
 from core.db import Database
 from core.errors import JobFailed
-from core.models import ContentItem, Job, Segment
+from core.models import ContentItem, Job, Programme, Segment, Slot
 from core.queue import ClaimedJob
 from core.settings import Settings
 from core.states import ContentStatus, SegmentStatus
@@ -276,3 +279,84 @@ def test_approved_text_never_synthesised_gets_queued_once(db: Database, settings
             schedule.schedule_segments(s, settings, T0)
     with db.read_session() as s:
         assert s.scalars(select(Job.kind)).all() == [library.RENDER_KIND]
+
+
+_offsets = st.integers(min_value=-72, max_value=96).map(lambda h: T0 + timedelta(hours=h))
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+@hypothesis_settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(list(ContentStatus)),
+            st.none() | _offsets,
+            st.none() | _offsets,
+            st.none() | st.floats(min_value=5, max_value=200),
+            st.booleans(),
+            st.sampled_from(["id", "ms"]),
+        ),
+        max_size=25,
+    ),
+    now=_offsets,
+)
+def test_the_scheduler_never_plans_unplayable_content(
+    db: Database,
+    settings: Settings,
+    rows: list[tuple],
+    now: datetime,  # type: ignore[type-arg]
+) -> None:
+    """Through the database: whatever the library holds, every planned item is approved
+    and valid at its air time (checked with the SQL predicate the hotline uses)."""
+    with db.transaction() as s:
+        for table in (Job, Segment, ContentItem, Slot, Programme):
+            s.execute(delete(table))
+        for n, (status, start, end, duration, priority, language) in enumerate(rows):
+            s.add(
+                ContentItem(
+                    slug=f"s{n % 9}",
+                    version=n,
+                    topic=f"t{n % 3}",
+                    language=language,
+                    title="t",
+                    status=status,
+                    valid_from=start,
+                    valid_until=end,
+                    duration_s=duration,
+                    radio_audio_path="x.wav" if duration else None,
+                    priority=priority,
+                    approved_at=start,
+                    created_at=T0,
+                    updated_at=T0,
+                )
+            )
+        schedule.create_programme(
+            s, slug="p", name="P", now=T0, target_duration_s=300, repeat_window_days=1
+        )
+        schedule.add_slot(
+            s,
+            "p",
+            rrule="FREQ=DAILY;BYHOUR=7,19",
+            dtstart_local="2026-11-01T07:00:00",
+            timezone="WITA",
+        )
+    with db.transaction() as s:
+        schedule.schedule_segments(s, settings, now, horizon=timedelta(days=3))
+    with db.read_session() as s:
+        for segment in s.scalars(select(Segment)):
+            ids = list(segment.planned_content_ids)
+            playable = set(
+                s.scalars(
+                    select(ContentItem.id).where(
+                        ContentItem.id.in_(ids),
+                        ContentItem.playable_at(segment.air_at),
+                        ContentItem.language == "id",
+                    )
+                )
+            )
+            assert playable == set(ids)
+            assert segment.air_at >= now
