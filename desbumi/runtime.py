@@ -222,6 +222,10 @@ class Runtime:
             await agi.close()
         waiter.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        # The prompt warm-up runs on a thread that a cancel cannot stop; it honours
+        # stop_threads, so wait briefly for it, or it logs after "stopped".
+        if background:
+            await asyncio.wait(background, timeout=10)
         for extra in background:
             extra.cancel()
         await asyncio.gather(*background, return_exceptions=True)
