@@ -40,12 +40,19 @@ KIND = ASSEMBLE_KIND
 
 @dataclass(frozen=True)
 class _Work:
+    """What a build needs, read in one short transaction. The frame (jingle, intro,
+    outro) is made after it, so no write lock is held while sox or the TTS run."""
+
     segment_id: int
     digest: str
     name: str
     out_dir: Path
     target_s: float
-    parts: list[Part]
+    items: list[Part]
+    jingle: Path | None
+    language: str
+    intro_text: str
+    outro_text: str
 
 
 def segment_name(programme_slug: str, air_at: datetime, timezone: str) -> str:
@@ -72,7 +79,7 @@ class AssembleSegmentHandler:
         started = self.clock.now()
         try:
             built = build(
-                work.parts,
+                self._frame(work),
                 target_s=work.target_s,
                 radio=self.settings.radio,
                 ffmpeg=self.settings.ffmpeg,
@@ -113,7 +120,7 @@ class AssembleSegmentHandler:
             return False
         try:
             built = build(
-                work.parts,
+                self._frame(work),
                 target_s=work.target_s,
                 radio=self.settings.radio,
                 ffmpeg=self.settings.ffmpeg,
@@ -151,7 +158,6 @@ class AssembleSegmentHandler:
             assert programme is not None  # noqa: S101 - a foreign key
             slot = session.get(Slot, segment.slot_id) if segment.slot_id else None
             timezone = slot.timezone if slot else self.settings.timezone
-            parts = self._parts(session, segment, programme)
             name = segment_name(programme.slug, segment.air_at, timezone)
             out_dir = self.settings.data_dir / "segments" / programme.slug / str(segment.id)
             return _Work(
@@ -160,10 +166,28 @@ class AssembleSegmentHandler:
                 name,
                 out_dir,
                 float(programme.target_duration_s),
-                parts,
+                self._items(session, segment),
+                self.settings.data_dir / programme.jingle_path if programme.jingle_path else None,
+                programme.language,
+                programme.intro_text,
+                programme.outro_text,
             )
 
-    def _parts(self, session: Session, segment: Segment, programme: Programme) -> list[Part]:
+    def _frame(self, work: _Work) -> list[Part]:
+        """Jingle, intro, the items, outro, jingle (synthesising what is not cached)."""
+        jingle = work.jingle or self.sounds.jingle()
+        parts = [Part("jingle", jingle, title="jingle")]
+        if work.intro_text:
+            intro = self.sounds.speech(work.intro_text, work.language)
+            parts.append(Part("intro", intro, title="intro"))
+        parts += work.items
+        if work.outro_text:
+            outro = self.sounds.speech(work.outro_text, work.language)
+            parts.append(Part("outro", outro, title="outro"))
+        parts.append(Part("jingle", jingle, title="jingle"))
+        return parts
+
+    def _items(self, session: Session, segment: Segment) -> list[Part]:
         planned = [int(i) for i in segment.planned_content_ids]
         rows = {
             row.id: row
@@ -180,15 +204,7 @@ class AssembleSegmentHandler:
                 segment.id,
                 len(dropped),
             )
-        jingle = (
-            self.settings.data_dir / programme.jingle_path
-            if programme.jingle_path
-            else self.sounds.jingle()
-        )
-        parts = [Part("jingle", jingle, title="jingle")]
-        if programme.intro_text:
-            intro = self.sounds.speech(programme.intro_text, programme.language)
-            parts.append(Part("intro", intro, title="intro"))
+        parts = []
         for content_id in planned:
             row = rows.get(content_id)
             if row is None or not row.radio_audio_path:
@@ -205,10 +221,6 @@ class AssembleSegmentHandler:
                     row.true_peak_db,
                 )
             )
-        if programme.outro_text:
-            outro = self.sounds.speech(programme.outro_text, programme.language)
-            parts.append(Part("outro", outro, title="outro"))
-        parts.append(Part("jingle", jingle, title="jingle"))
         return parts
 
     def _progress(self, segment_id: int, done: float) -> None:
