@@ -49,9 +49,9 @@ from broadcasts.errors import (
     RecordingRejected,
 )
 from core import queue
-from core.models import AuditEvent, ContentItem, User
+from core.models import AuditEvent, ContentItem, Segment, User
 from core.settings import Settings
-from core.states import ContentStatus, UserRole, check_transition
+from core.states import ContentStatus, SegmentStatus, UserRole, check_transition
 
 RENDER_KIND: Final = "broadcasts.render_content"
 CONTENT_DIR: Final = "content"
@@ -430,6 +430,7 @@ def approve(session: Session, item_id: int, *, actor_id: int, now: datetime) -> 
     ):
         _move(older, ContentStatus.retired, now)
         _audit(session, older, actor_id, now, "content.retire", {"superseded_by": item.version})
+        withdraw_from_segments(session, older.id, now)
     _move(item, ContentStatus.approved, now)
     item.approved_by_id = actor_id
     item.approved_at = now
@@ -467,15 +468,31 @@ def reject(
 def retire(
     session: Session, item_id: int, *, actor_id: int, now: datetime, reason: str = ""
 ) -> ContentItem:
-    """Withdraw a version for good: it never plays again (segments not yet aired that
-    carry it are planned again by the scheduler)."""
+    """Withdraw a version for good: it never plays again. Ready segments not yet aired
+    that carry it leave the feeds at once and are planned again by the scheduler."""
     _editor(session, actor_id)
     item = get_item(session, item_id)
     if item.status is ContentStatus.retired:
         raise ContentStateError("this version is retired already")
     _move(item, ContentStatus.retired, now)
     _audit(session, item, actor_id, now, "content.retire", {"reason": reason.strip()})
+    withdraw_from_segments(session, item.id, now)
     return item
+
+
+def withdraw_from_segments(session: Session, item_id: int, now: datetime) -> int:
+    """Unpublish the ready segments not yet aired that carry ``item_id``: they leave the
+    feeds at once (status ``assembling``) and the scheduler plans them again without it.
+    Returns how many."""
+    withdrawn = 0
+    for segment in session.scalars(
+        select(Segment).where(Segment.air_at >= now, Segment.status == SegmentStatus.ready)
+    ):
+        if item_id in segment.planned_content_ids:
+            segment.status = check_transition(segment.status, SegmentStatus.assembling)
+            segment.updated_at = now
+            withdrawn += 1
+    return withdrawn
 
 
 def new_version(session: Session, item_id: int, *, actor_id: int, now: datetime) -> ContentItem:

@@ -88,6 +88,9 @@ def test_retired_item_is_planned_out_of_a_ready_segment(
         old_plan = list(segment.planned_content_ids)
     with db.transaction() as s:
         library.retire(s, old_plan[0], actor_id=editors.bob, now=T0)
+        # Out of the feeds at once, before the scheduler's next tick.
+        withdrawn = s.get(Segment, first.id)
+        assert withdrawn is not None and withdrawn.status is SegmentStatus.assembling
     with db.transaction() as s:
         report = schedule.schedule_segments(s, settings, T0 + timedelta(minutes=5))
     assert report.replanned >= 1 and report.planned == 0
