@@ -22,6 +22,7 @@ audit event and never commits: the caller owns the transaction.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 import tempfile
@@ -39,7 +40,7 @@ from audio.errors import AudioError
 from audio.ffmpeg import convert_to_master
 from audio.ffprobe import probe_media
 from audio.mastering import measure_loudness
-from audio.tts import VOICES
+from audio.tts import VOICES, SynthesisError, synthesize_master
 from broadcasts.errors import (
     ContentImmutable,
     ContentStateError,
@@ -540,6 +541,31 @@ def new_version(session: Session, item_id: int, *, actor_id: int, now: datetime)
     session.flush()
     _audit(session, item, actor_id, now, "content.new_version", {"from_version": source.version})
     return item
+
+
+def can_approve(session: Session, item_id: int, actor_id: int) -> bool:
+    """Whether ``actor_id`` may approve version ``item_id`` now (for showing the button)."""
+    item = get_item(session, item_id)
+    try:
+        _editor(session, actor_id)
+    except NotPermitted:
+        return False
+    return item.status is ContentStatus.in_review and actor_id not in _writers(session, item)
+
+
+def preview_speech(settings: Settings, text: str, language: str) -> Path:
+    """The text spoken as the radio will say it, for an editor to listen to before
+    submitting (a 44.1 kHz WAV under ``DATA_DIR/content/_preview``, cached by content).
+    Runs the TTS: call it off the event loop. Raises InvalidContent for a language
+    without a synthetic voice or an empty text."""
+    digest = hashlib.sha256(f"{language}\n{text}".encode()).hexdigest()[:24]
+    path = settings.data_dir / CONTENT_DIR / "_preview" / f"{digest}.wav"
+    if not path.is_file():
+        try:
+            synthesize_master(text, language, path, settings.ffmpeg)
+        except SynthesisError as exc:
+            raise InvalidContent(f"body_text: {exc}") from None
+    return path
 
 
 def set_rendered_audio(
