@@ -21,7 +21,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from admin_api import routes
+from admin_api import routes, stations
 from admin_api.access import LoginRequired
 from admin_api.auth import LoginRateLimiter
 from admin_api.context import AppContext
@@ -104,6 +104,7 @@ def create_app(
         app.include_router(router, prefix=API_PREFIX)
     for router in routes.web_routers():
         app.include_router(router)
+    stations.install(app)
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:

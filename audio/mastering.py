@@ -31,6 +31,13 @@ LIMITER_OVERSAMPLE = 2
 # Opus overshoots more than LAME on limited speech (measured up to 2 dB at 48 kb/s): its
 # branch gets a second limiter this much lower.
 OPUS_EXTRA_MARGIN_DB = 1.0
+# How much of the middle of a segment is encoded to learn what each codec takes away.
+EXCERPT_S = 40.0
+# Encoder effort: on a 10-minute segment LAME -q 5 took 9 s against 31 s at -q 2, Opus
+# complexity 5 took 7 s against 23 s at 8; loudness and bit rate are the same, and on FM or
+# a phone nobody hears the difference.
+MP3_QUALITY = "5"
+OPUS_COMPLEXITY = "5"
 
 
 @dataclass(frozen=True)
@@ -51,12 +58,16 @@ class RawPcm:
         return ["-f", "s16le", "-ar", str(self.rate), "-ac", "1", "-i", str(self.path)]
 
 
-def measure_loudness(ffmpeg: str, input_args: list[str], pre_filter: str = "") -> Loudness:
+def measure_loudness(
+    ffmpeg: str, input_args: list[str], pre_filter: str = "", *, true_peak: bool = True
+) -> Loudness:
     """Integrated loudness, true peak and loudness range (ffmpeg's ebur128) of the input;
-    ``pre_filter`` runs before the scanner (to measure a chain before committing to it)."""
+    ``pre_filter`` runs before the scanner. Without ``true_peak`` (three times faster: no
+    4x oversampling) the peak is reported as 0 dBFS."""
     chain = f"{pre_filter}," if pre_filter else ""
+    scanner = "ebur128=peak=true" if true_peak else "ebur128"
     command = [ffmpeg, "-nostdin", "-hide_banner", "-nostats", *input_args]
-    command += ["-af", f"{chain}ebur128=peak=true", "-f", "null", "-"]
+    command += ["-af", f"{chain}{scanner}", "-f", "null", "-"]
     try:
         done = subprocess.run(  # noqa: S603 - constant argument list
             command, capture_output=True, text=True, timeout=1800, check=False
@@ -74,11 +85,11 @@ def parse_ebur128_summary(text: str) -> Loudness:
     integrated = re.search(r"I:\s+(-?[\d.]+|-inf) LUFS", summary)
     peak = re.search(r"Peak:\s+(-?[\d.]+|-inf) dBFS", summary)
     lra = re.search(r"LRA:\s+(-?[\d.]+) LU", summary)
-    if integrated is None or peak is None:
+    if integrated is None:
         raise AudioError("ffmpeg printed no loudness summary")
     return Loudness(
         integrated_lufs=float(integrated.group(1)),
-        true_peak_db=float(peak.group(1)),
+        true_peak_db=float(peak.group(1)) if peak else 0.0,
         range_lu=float(lra.group(1)) if lra else 0.0,
     )
 
@@ -131,7 +142,7 @@ def plan_gain(
     each branch, and the gains are corrected until they settle (two or three rounds on
     the excerpt, never on the whole segment).
     """
-    measured = measure_loudness(ffmpeg, source.input_args())
+    measured = measure_loudness(ffmpeg, source.input_args(), true_peak=False)
     if measured.integrated_lufs == float("-inf"):
         raise AudioError("the segment is silent")
     base = target_lufs - measured.integrated_lufs
@@ -142,9 +153,9 @@ def plan_gain(
         Branch(base, limit - OPUS_EXTRA_MARGIN_DB),
     ]
     excerpt = _excerpt_args(source)
-    plain = measure_loudness(ffmpeg, excerpt).integrated_lufs
+    plain = measure_loudness(ffmpeg, excerpt, true_peak=False).integrated_lufs
     if plain != float("-inf"):
-        for _round in range(4):
+        for _round in range(3):
             heard = _heard(ffmpeg, source, excerpt, branches, mp3_kbps, opus_kbps)
             if float("-inf") in heard:
                 break
@@ -168,7 +179,7 @@ def plan_gain(
 
 def _excerpt_args(source: RawPcm) -> list[str]:
     seconds = source.path.stat().st_size / (2 * source.rate)
-    length = min(60.0, seconds)
+    length = min(EXCERPT_S, seconds)
     start = max(0.0, seconds / 2 - length / 2)
     return ["-ss", f"{start:.2f}", "-t", f"{length:.2f}", *source.input_args()]
 
@@ -192,8 +203,8 @@ def _heard(
     )
     command = [ffmpeg, "-nostdin", "-hide_banner", "-v", "error", "-y", *excerpt]
     command += ["-filter_complex", graph, "-map", "[pcm]", "-c:a", "pcm_s16le", str(files[0])]
-    command += ["-map", "[mp3]", "-c:a", "libmp3lame", "-b:a", f"{mp3_kbps}k", str(files[1])]
-    command += ["-map", "[opus]", "-c:a", "libopus", "-b:a", f"{opus_kbps}k", "-ar", "48000"]
+    command += ["-map", "[mp3]", *_mp3(mp3_kbps), str(files[1])]
+    command += ["-map", "[opus]", *_opus(opus_kbps), "-ar", "48000"]
     command += ["-f", "ogg", str(files[2])]
     try:
         done = subprocess.run(  # noqa: S603 - constant argument list
@@ -201,7 +212,9 @@ def _heard(
         )
         if done.returncode != 0:
             raise AudioError(f"ffmpeg could not encode a sample: {_last_line(done.stderr)}")
-        return [measure_loudness(ffmpeg, ["-i", str(f)]).integrated_lufs for f in files]
+        return [
+            measure_loudness(ffmpeg, ["-i", str(f)], true_peak=False).integrated_lufs for f in files
+        ]
     except OSError as exc:
         raise ToolMissing(f"{ffmpeg} does not run: {exc}") from None
     finally:
@@ -250,11 +263,11 @@ def master(
         finals.append((partial, final))
         if fmt == "mp3":
             graph += f";[s{i}]{gains.mp3.chain(rate)}[mp3]"
-            tails += ["-map", "[mp3]", "-c:a", "libmp3lame", "-b:a", f"{mp3_kbps}k"]
+            tails += ["-map", "[mp3]", *_mp3(mp3_kbps)]
             tails += ["-ar", "44100", "-f", "mp3", str(partial)]
         else:
             graph += f";[s{i}]{gains.opus.chain(rate)}[opus]"
-            tails += ["-map", "[opus]", "-c:a", "libopus", "-b:a", f"{opus_kbps}k"]
+            tails += ["-map", "[opus]", *_opus(opus_kbps)]
             tails += ["-ar", "48000", "-f", "ogg", str(partial)]
     command = [ffmpeg, "-nostdin", "-hide_banner", "-v", "error", "-y", *source.input_args()]
     command += ["-filter_complex", graph, *tails]
@@ -270,6 +283,15 @@ def master(
         raise AudioError(f"ffmpeg could not encode the segment: {_last_line(done.stderr)}")
     for partial, final in finals:
         partial.replace(final)
+
+
+def _mp3(kbps: int) -> list[str]:
+    # -b:a without -q:a is constant bit rate in ffmpeg's libmp3lame.
+    return ["-c:a", "libmp3lame", "-b:a", f"{kbps}k", "-compression_level", MP3_QUALITY]
+
+
+def _opus(kbps: int) -> list[str]:
+    return ["-c:a", "libopus", "-b:a", f"{kbps}k", "-compression_level", OPUS_COMPLEXITY]
 
 
 def _last_line(text: str) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import itertools
 import queue
 import subprocess  # noqa: S404 - fixed argument lists, never a shell
 import tempfile
@@ -33,6 +34,8 @@ from audio.normalise import normalise_id
 # espeak-ng has Indonesian and Malay only; other languages need recorded prompts.
 VOICES = {"id": "poz/id", "ms": "poz/ms"}
 TELEPHONE_FORMATS = ("sln", "ulaw", "gsm")
+# Radio texts wait behind hotline prompts on the one TTS thread.
+RADIO_PRIORITY = 1
 _FFMPEG_OUTPUT = {
     "sln": ["-f", "s16le", "-c:a", "pcm_s16le"],
     "ulaw": ["-f", "mulaw", "-c:a", "pcm_mulaw"],
@@ -59,21 +62,26 @@ class _Pyttsx3Thread:
     """The one thread that owns the pyttsx3 engine (one per process: see _engine_thread)."""
 
     def __init__(self) -> None:
-        self._requests: queue.Queue[tuple[str, str, Path, Future[None]]] = queue.Queue()
+        # (priority, order, text, voice, out, done): hotline prompts (0) before radio (1),
+        # so a caller never waits behind a long radio text.
+        self._requests: queue.PriorityQueue[tuple[int, int, str, str, Path, Future[None]]] = (
+            queue.PriorityQueue()
+        )
+        self._order = itertools.count()
         # The warm-up file may still be written after runAndWait() returns: keep its folder.
         self._scratch = Path(tempfile.mkdtemp(prefix="desbumi-tts-"))
         self._thread = threading.Thread(target=self._run, name="tts", daemon=True)
         self._thread.start()
 
-    def synthesize(self, text: str, voice: str, out_wav: Path) -> None:
+    def synthesize(self, text: str, voice: str, out_wav: Path, priority: int = 0) -> None:
         done: Future[None] = Future()
-        self._requests.put((text, voice, out_wav, done))
-        done.result(timeout=120)
+        self._requests.put((priority, next(self._order), text, voice, out_wav, done))
+        done.result(timeout=300 if priority else 120)
 
     def _run(self) -> None:
         engine: Any = None
         while True:
-            text, voice, out_wav, done = self._requests.get()
+            _priority, _order, text, voice, out_wav, done = self._requests.get()
             try:
                 if engine is None:
                     engine = self._init()
@@ -139,7 +147,7 @@ def synthesize_master(text: str, language: str, out_wav: Path, ffmpeg: str = "ff
     out_wav.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_wav.parent) as tmp:
         raw = Path(tmp) / "speech.wav"
-        _engine_thread().synthesize(spoken, voice, raw)
+        _engine_thread().synthesize(spoken, voice, raw, priority=RADIO_PRIORITY)
         partial = Path(tmp) / "master.wav"
         command = [ffmpeg, "-nostdin", "-v", "error", "-y", "-i", str(raw)]
         command += ["-ac", "1", "-ar", "44100", "-c:a", "pcm_s16le", str(partial)]

@@ -22,11 +22,9 @@ audit event and never commits: the caller owns the transaction.
 
 from __future__ import annotations
 
+import hashlib
 import re
-import shutil
-import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
@@ -35,23 +33,19 @@ from typing import Final
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from audio.errors import AudioError
-from audio.ffmpeg import convert_to_master
-from audio.ffprobe import probe_media
-from audio.mastering import measure_loudness
-from audio.tts import VOICES
+from audio.tts import VOICES, SynthesisError, synthesize_master
 from broadcasts.errors import (
     ContentImmutable,
     ContentStateError,
     InvalidContent,
     NotFound,
     NotPermitted,
-    RecordingRejected,
 )
+from broadcasts.recordings import store_recording
 from core import queue
-from core.models import AuditEvent, ContentItem, User
+from core.models import AuditEvent, ContentItem, Segment, User
 from core.settings import Settings
-from core.states import ContentStatus, UserRole, check_transition
+from core.states import ContentStatus, SegmentStatus, UserRole, check_transition
 
 RENDER_KIND: Final = "broadcasts.render_content"
 CONTENT_DIR: Final = "content"
@@ -67,22 +61,6 @@ class _Unset(Enum):
 
 UNSET: Final = _Unset.UNSET
 """Leave a field of :func:`edit_draft` as it is (``None`` means "clear it")."""
-
-
-@dataclass(frozen=True)
-class RecordingLimits:
-    """What an upload may be: at most ``max_bytes`` big, ``min_s`` to ``max_s`` long."""
-
-    max_bytes: int
-    min_s: float
-    max_s: float
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> RecordingLimits:
-        radio = settings.radio
-        return cls(
-            int(radio.max_upload_mb * 1024 * 1024), radio.min_recording_s, radio.max_recording_s
-        )
 
 
 def get_item(session: Session, item_id: int) -> ContentItem:
@@ -176,6 +154,19 @@ def playable_items(
         newest, (ContentItem.slug == newest.c.slug) & (ContentItem.version == newest.c.version)
     )
     return list(session.scalars(query.order_by(ContentItem.slug)))
+
+
+def unrendered(session: Session) -> list[int]:
+    """Approved text items that have no radio audio yet (the render job's work)."""
+    return list(
+        session.scalars(
+            select(ContentItem.id).where(
+                ContentItem.status == ContentStatus.approved,
+                ContentItem.radio_audio_path.is_(None),
+                ContentItem.audio_path.is_(None),
+            )
+        )
+    )
 
 
 def create_draft(
@@ -301,54 +292,13 @@ def attach_recording(
     _editor(session, actor_id)
     item = get_item(session, item_id)
     _require_draft(item, "attach a recording to")
-    limits = RecordingLimits.from_settings(settings)
-    name = Path(original_name).name or "recording"
-    size = upload.stat().st_size if upload.is_file() else 0
-    if size == 0:
-        raise RecordingRejected(f"{name} is empty")
-    if size > limits.max_bytes:
-        raise RecordingRejected(
-            f"{name} is {size / 1048576:.1f} MB; the limit is "
-            f"{limits.max_bytes / 1048576:.0f} MB (DESBUMI_RADIO__MAX_UPLOAD_MB)"
-        )
-    try:
-        info = probe_media(settings.ffprobe, upload)
-    except AudioError as exc:
-        raise RecordingRejected(str(exc).replace(upload.name, name)) from None
-    if info.duration_s > limits.max_s:
-        raise RecordingRejected(
-            f"{name} is {_minutes(info.duration_s)} long; the limit is "
-            f"{_minutes(limits.max_s)} (DESBUMI_RADIO__MAX_RECORDING_S)"
-        )
-    if info.duration_s < limits.min_s:
-        raise RecordingRejected(
-            f"{name} is only {info.duration_s:.1f} s long; at least {limits.min_s:.0f} s"
-        )
     relative = Path(CONTENT_DIR) / item.slug / f"v{item.version}"
-    folder = settings.data_dir / relative
-    folder.mkdir(parents=True, exist_ok=True)
-    suffix = re.sub(r"[^a-z0-9.]", "", Path(name).suffix.lower())[:10] or ".bin"
-    with tempfile.TemporaryDirectory(dir=folder) as tmp:
-        staged = Path(tmp)
-        try:
-            convert_to_master(settings.ffmpeg, upload, staged / "radio.wav", staged / "phone")
-        except AudioError as exc:
-            raise RecordingRejected(str(exc).replace(upload.name, name)) from None
-        try:
-            loudness = measure_loudness(settings.ffmpeg, ["-i", str(staged / "radio.wav")])
-        except AudioError as exc:
-            raise RecordingRejected(f"{name}: {exc}") from None
-        shutil.copyfile(upload, staged / f"original{suffix}")
-        for old in folder.glob("original.*"):
-            old.unlink()
-        for produced in staged.iterdir():
-            # Renamed into place: the hotline never reads a half-written file.
-            produced.replace(folder / produced.name)
-    item.audio_path = str(relative / "phone.sln")
-    item.radio_audio_path = str(relative / "radio.wav")
-    item.duration_s = round(info.duration_s, 3)
-    item.loudness_lufs = _finite(loudness.integrated_lufs)
-    item.true_peak_db = _finite(loudness.true_peak_db)
+    stored = store_recording(settings, upload, original_name, relative)
+    item.audio_path = stored.phone_path
+    item.radio_audio_path = stored.radio_path
+    item.duration_s = stored.duration_s
+    item.loudness_lufs = _finite(stored.loudness_lufs)
+    item.true_peak_db = _finite(stored.true_peak_db)
     item.updated_at = now
     _audit(
         session,
@@ -356,7 +306,7 @@ def attach_recording(
         actor_id,
         now,
         "content.recording",
-        {"file": name, "format": info.format_name, "duration_s": item.duration_s},
+        {"file": stored.name, "format": stored.format_name, "duration_s": item.duration_s},
     )
     return item
 
@@ -417,6 +367,7 @@ def approve(session: Session, item_id: int, *, actor_id: int, now: datetime) -> 
     ):
         _move(older, ContentStatus.retired, now)
         _audit(session, older, actor_id, now, "content.retire", {"superseded_by": item.version})
+        withdraw_from_segments(session, older.id, now)
     _move(item, ContentStatus.approved, now)
     item.approved_by_id = actor_id
     item.approved_at = now
@@ -454,15 +405,31 @@ def reject(
 def retire(
     session: Session, item_id: int, *, actor_id: int, now: datetime, reason: str = ""
 ) -> ContentItem:
-    """Withdraw a version for good: it never plays again (segments not yet aired that
-    carry it are planned again by the scheduler)."""
+    """Withdraw a version for good: it never plays again. Ready segments not yet aired
+    that carry it leave the feeds at once and are planned again by the scheduler."""
     _editor(session, actor_id)
     item = get_item(session, item_id)
     if item.status is ContentStatus.retired:
         raise ContentStateError("this version is retired already")
     _move(item, ContentStatus.retired, now)
     _audit(session, item, actor_id, now, "content.retire", {"reason": reason.strip()})
+    withdraw_from_segments(session, item.id, now)
     return item
+
+
+def withdraw_from_segments(session: Session, item_id: int, now: datetime) -> int:
+    """Unpublish the ready segments not yet aired that carry ``item_id``: they leave the
+    feeds at once (status ``assembling``) and the scheduler plans them again without it.
+    Returns how many."""
+    withdrawn = 0
+    for segment in session.scalars(
+        select(Segment).where(Segment.air_at >= now, Segment.status == SegmentStatus.ready)
+    ):
+        if item_id in segment.planned_content_ids:
+            segment.status = check_transition(segment.status, SegmentStatus.assembling)
+            segment.updated_at = now
+            withdrawn += 1
+    return withdrawn
 
 
 def new_version(session: Session, item_id: int, *, actor_id: int, now: datetime) -> ContentItem:
@@ -510,6 +477,31 @@ def new_version(session: Session, item_id: int, *, actor_id: int, now: datetime)
     session.flush()
     _audit(session, item, actor_id, now, "content.new_version", {"from_version": source.version})
     return item
+
+
+def can_approve(session: Session, item_id: int, actor_id: int) -> bool:
+    """Whether ``actor_id`` may approve version ``item_id`` now (for showing the button)."""
+    item = get_item(session, item_id)
+    try:
+        _editor(session, actor_id)
+    except NotPermitted:
+        return False
+    return item.status is ContentStatus.in_review and actor_id not in _writers(session, item)
+
+
+def preview_speech(settings: Settings, text: str, language: str) -> Path:
+    """The text spoken as the radio will say it, for an editor to listen to before
+    submitting (a 44.1 kHz WAV under ``DATA_DIR/content/_preview``, cached by content).
+    Runs the TTS: call it off the event loop. Raises InvalidContent for a language
+    without a synthetic voice or an empty text."""
+    digest = hashlib.sha256(f"{language}\n{text}".encode()).hexdigest()[:24]
+    path = settings.data_dir / CONTENT_DIR / "_preview" / f"{digest}.wav"
+    if not path.is_file():
+        try:
+            synthesize_master(text, language, path, settings.ffmpeg)
+        except SynthesisError as exc:
+            raise InvalidContent(f"body_text: {exc}") from None
+    return path
 
 
 def set_rendered_audio(
@@ -607,10 +599,6 @@ def _language(value: str) -> str:
 def _finite(value: float | None) -> float | None:
     # A silent file measures -inf, which no database column holds.
     return value if value is not None and abs(value) != float("inf") else None
-
-
-def _minutes(seconds: float) -> str:
-    return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
 
 
 def _audit(

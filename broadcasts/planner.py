@@ -156,6 +156,14 @@ def _occurrences(spec: SlotSpec, start: datetime, end: datetime) -> list[tuple[d
     return result
 
 
+def _next_occurrence(spec: SlotSpec, now: datetime) -> list[tuple[datetime, int]]:
+    rule = parse_rule(spec)
+    moment = rule.after(now.astimezone(ZoneInfo(spec.timezone)), inc=True)
+    if moment is None:
+        return []
+    return _occurrences(spec, moment.astimezone(UTC), moment.astimezone(UTC) + timedelta(seconds=1))
+
+
 def plan(
     programmes: Sequence[ProgrammeSpec],
     slots: Sequence[SlotSpec],
@@ -165,21 +173,27 @@ def plan(
     horizon: timedelta,
     *,
     skip: Iterable[tuple[int, datetime]] = (),
+    include_next: bool = False,
 ) -> list[SegmentPlan]:
     """Plan every air time of ``slots`` in ``[now, now + horizon)``, earliest first.
 
     ``history`` is what aired or is planned already (for the repeat rule and the topic
     rotation); ``skip`` holds ``(programme_id, air_at)`` pairs that have a segment already.
-    Each new plan joins the history of the plans after it.
+    With ``include_next``, a slot with no air time in the window still gets its next one
+    (a twice-weekly programme is then ready days ahead, not hours). Each new plan joins
+    the history of the plans after it.
     """
     by_id = {p.id: p for p in programmes}
     skipped = set(skip)
-    times = sorted(
-        (air_at, slot.programme_id, slot.id, ordinal)
-        for slot in slots
-        if slot.programme_id in by_id
-        for air_at, ordinal in _occurrences(slot, now, now + horizon)
-    )
+    times = []
+    for slot in slots:
+        if slot.programme_id not in by_id:
+            continue
+        found = _occurrences(slot, now, now + horizon)
+        if not found and include_next:
+            found = _next_occurrence(slot, now)
+        times += [(air_at, slot.programme_id, slot.id, ordinal) for air_at, ordinal in found]
+    times.sort()
     slugs = {item.id: item.slug for item in library}
     aired = list(history)
     plans: list[SegmentPlan] = []

@@ -39,8 +39,18 @@ class RenderContentHandler:
         self.db = db
         self.clock = clock
 
+    def render_now(self, item_id: int) -> None:
+        """Synthesise one item here and now, without the queue (``desbumi export-usb``)."""
+        effect = self.render(item_id, 0)
+        if effect is not None:
+            with self.db.transaction() as session:
+                effect(session)
+
     def __call__(self, job: ClaimedJob) -> Effect | None:
-        item_id = int(job.payload["content_item_id"])
+        return self.render(int(job.payload["content_item_id"]), job.id)
+
+    def render(self, item_id: int, job_id: int) -> Effect | None:
+        """Synthesise ``item_id``; returns the effect that stores path and loudness."""
         with self.db.read_session() as session, session.begin():
             item = session.get(ContentItem, item_id)
             if item is None:
@@ -57,7 +67,7 @@ class RenderContentHandler:
             raise JobFailed(f"content item {item_id} cannot be spoken: {exc}") from None
         except AudioError as exc:
             raise JobFailed(f"content item {item_id}: {exc}") from None
-        logger.info("job_id=%s content_item_id=%s rendered %.1f s", job.id, item_id, duration)
+        logger.info("job_id=%s content_item_id=%s rendered %.1f s", job_id, item_id, duration)
 
         def apply(session: Session) -> None:
             current = session.get(ContentItem, item_id)

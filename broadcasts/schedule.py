@@ -13,16 +13,22 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Final
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from audio.errors import AudioError
+from audio.ffmpeg import convert_to_master
+from audio.ffprobe import probe_media
 from audio.jingle import JINGLE_S
 from broadcasts.errors import InvalidContent, NotFound
+from broadcasts.library import RENDER_KIND, unrendered
 from broadcasts.planner import (
     LibraryItem,
     ProgrammeSpec,
@@ -33,7 +39,7 @@ from broadcasts.planner import (
     repeat_history,
 )
 from core import queue
-from core.models import ContentItem, Programme, Segment, Slot, Station
+from core.models import ContentItem, Job, Programme, Segment, Slot, Station
 from core.periodic import PeriodicTask
 from core.settings import RadioSettings, Settings, resolve_timezone
 from core.states import ContentStatus, SegmentStatus, check_transition
@@ -134,7 +140,32 @@ def remove_slot(session: Session, slot_id: int, *, now: datetime) -> int:
     for segment in session.scalars(select(Segment).where(Segment.slot_id == slot_id)):
         segment.slot_id = None
     session.delete(slot)
+    session.flush()
     return cancelled
+
+
+def set_jingle(session: Session, settings: Settings, programme_slug: str, upload: Path) -> float:
+    """Make an uploaded sound (any format ffmpeg reads, at most 60 s) the programme's
+    jingle, converted to the radio master; returns its length. Without one, a jingle is
+    synthesised with sox."""
+    programme = get_programme(session, programme_slug)
+    try:
+        info = probe_media(settings.ffprobe, upload)
+    except AudioError as exc:
+        raise InvalidContent(f"jingle: {exc}") from None
+    if info.duration_s > 60:
+        raise InvalidContent(f"jingle: {info.duration_s:.0f} s long; at most 60 s")
+    relative = Path("programmes") / programme.slug / "jingle.wav"
+    folder = settings.data_dir / relative.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        try:
+            convert_to_master(settings.ffmpeg, upload, Path(tmp) / "jingle.wav", Path(tmp) / "p")
+        except AudioError as exc:
+            raise InvalidContent(f"jingle: {exc}") from None
+        (Path(tmp) / "jingle.wav").replace(settings.data_dir / relative)
+    programme.jingle_path = str(relative)
+    return info.duration_s
 
 
 def attach_station(session: Session, programme_slug: str, station_slug: str) -> None:
@@ -193,10 +224,29 @@ def library_items(session: Session, now: datetime) -> list[LibraryItem]:
     ]
 
 
-def schedule_segments(session: Session, settings: Settings, now: datetime) -> ScheduleReport:
-    """Plan and queue the segments of the coming ``lookahead_h`` hours (the periodic task)."""
+def queue_missing_renders(session: Session, now: datetime) -> int:
+    """Queue synthesis for approved text items without radio audio (content approved
+    outside :func:`broadcasts.library.approve`, e.g. demo data); once per item."""
+    queued = 0
+    for item_id in unrendered(session):
+        key = f"{RENDER_KIND}:{item_id}"
+        if session.scalar(select(Job.id).where(Job.unique_key == key)) is None:
+            queue.enqueue(
+                session, RENDER_KIND, {"content_item_id": item_id}, now=now, unique_key=key
+            )
+            queued += 1
+    return queued
+
+
+def schedule_segments(
+    session: Session, settings: Settings, now: datetime, horizon: timedelta | None = None
+) -> ScheduleReport:
+    """Plan and queue the segments of the coming ``lookahead_h`` hours (or ``horizon``),
+    and at least the next air time of every slot (the periodic task). Approved text items
+    that were never synthesised get their synthesis queued first."""
+    queue_missing_renders(session, now)
     radio = settings.radio
-    horizon = timedelta(hours=radio.lookahead_h)
+    horizon = horizon or timedelta(hours=radio.lookahead_h)
     programmes = list(
         session.scalars(
             select(Programme).where(Programme.is_active.is_(True)).order_by(Programme.id)
@@ -261,7 +311,7 @@ def schedule_segments(session: Session, settings: Settings, now: datetime) -> Sc
         replanned += 1
         logger.info("segment_id=%s planned again: an item is no longer playable", segment.id)
     skip = [(s.programme_id, s.air_at) for s in segments if s.air_at >= now]
-    plans = plan(specs, slots, library, history, now, horizon, skip=skip)
+    plans = plan(specs, slots, library, history, now, horizon, skip=skip, include_next=True)
     created = empty = 0
     for planned in plans:
         if not planned.content_ids:

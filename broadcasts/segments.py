@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from audio.errors import AudioError
 from broadcasts.assembly import BuiltSegment, FrameSounds, Part, build
 from broadcasts.errors import AssemblyError
+from broadcasts.planner import TOLERANCE_S
 from broadcasts.schedule import ASSEMBLE_KIND, plan_digest
 from core.clock import Clock, local_time
 from core.db import Database
@@ -39,12 +40,19 @@ KIND = ASSEMBLE_KIND
 
 @dataclass(frozen=True)
 class _Work:
+    """What a build needs, read in one short transaction. The frame (jingle, intro,
+    outro) is made after it, so no write lock is held while sox or the TTS run."""
+
     segment_id: int
     digest: str
     name: str
     out_dir: Path
     target_s: float
-    parts: list[Part]
+    items: list[Part]
+    jingle: Path | None
+    language: str
+    intro_text: str
+    outro_text: str
 
 
 def segment_name(programme_slug: str, air_at: datetime, timezone: str) -> str:
@@ -61,6 +69,7 @@ class AssembleSegmentHandler:
         self.db = db
         self.clock = clock
         self.sounds = FrameSounds(settings.data_dir, settings.sox, settings.ffmpeg)
+        self._reported: dict[int, int] = {}
 
     def __call__(self, job: ClaimedJob) -> Effect | None:
         segment_id = int(job.payload["segment_id"])
@@ -70,7 +79,7 @@ class AssembleSegmentHandler:
         started = self.clock.now()
         try:
             built = build(
-                work.parts,
+                self._frame(work),
                 target_s=work.target_s,
                 radio=self.settings.radio,
                 ffmpeg=self.settings.ffmpeg,
@@ -83,6 +92,14 @@ class AssembleSegmentHandler:
             if job.attempts >= job.max_attempts:
                 raise JobFailed(str(exc), effect=_failed(segment_id, str(exc))) from None
             raise
+        if abs(built.duration_s - work.target_s) > TOLERANCE_S:
+            logger.warning(
+                "segment_id=%s is %.0f s long for a %.0f s target: the library is too small "
+                "or its items too long",
+                segment_id,
+                built.duration_s,
+                work.target_s,
+            )
         logger.info(
             "job_id=%s segment_id=%s assembled: %.1f s, %d parts, %.1f LUFS in %.1f s",
             job.id,
@@ -94,6 +111,32 @@ class AssembleSegmentHandler:
         )
         return _ready(segment_id, work.digest, built, self.clock.now())
 
+    def build_now(self, segment_id: int) -> bool:
+        """Assemble one segment here and now, without the queue (``desbumi export-usb``).
+
+        Returns False when there was nothing to do (built already, cancelled, aired)."""
+        work = self._start(segment_id, "")
+        if work is None:
+            return False
+        try:
+            built = build(
+                self._frame(work),
+                target_s=work.target_s,
+                radio=self.settings.radio,
+                ffmpeg=self.settings.ffmpeg,
+                data_dir=self.settings.data_dir,
+                out_dir=work.out_dir,
+                name=work.name,
+                progress=lambda done: self._progress(segment_id, done),
+            )
+        except (AssemblyError, AudioError) as exc:
+            with self.db.transaction() as session:
+                _failed(segment_id, str(exc))(session)
+            raise AssemblyError(str(exc)) from None
+        with self.db.transaction() as session:
+            _ready(segment_id, work.digest, built, self.clock.now())(session)
+        return True
+
     def _start(self, segment_id: int, digest: str) -> _Work | None:
         with self.db.transaction() as session:
             segment = session.get(Segment, segment_id)
@@ -101,8 +144,11 @@ class AssembleSegmentHandler:
                 raise JobFailed(f"segment {segment_id} does not exist")
             if segment.status in (SegmentStatus.cancelled, SegmentStatus.aired):
                 return None
-            if digest and digest != plan_digest(segment.planned_content_ids):
+            current = plan_digest(segment.planned_content_ids)
+            if digest and digest != current:
                 return None  # planned again since; the newer job builds it
+            if segment.status is SegmentStatus.ready and (not digest or digest == current):
+                return None  # built already (by `desbumi export-usb`, or an earlier run)
             if segment.status is not SegmentStatus.assembling:
                 check_transition(segment.status, SegmentStatus.assembling)
                 segment.status = SegmentStatus.assembling
@@ -112,7 +158,6 @@ class AssembleSegmentHandler:
             assert programme is not None  # noqa: S101 - a foreign key
             slot = session.get(Slot, segment.slot_id) if segment.slot_id else None
             timezone = slot.timezone if slot else self.settings.timezone
-            parts = self._parts(session, segment, programme)
             name = segment_name(programme.slug, segment.air_at, timezone)
             out_dir = self.settings.data_dir / "segments" / programme.slug / str(segment.id)
             return _Work(
@@ -121,10 +166,28 @@ class AssembleSegmentHandler:
                 name,
                 out_dir,
                 float(programme.target_duration_s),
-                parts,
+                self._items(session, segment),
+                self.settings.data_dir / programme.jingle_path if programme.jingle_path else None,
+                programme.language,
+                programme.intro_text,
+                programme.outro_text,
             )
 
-    def _parts(self, session: Session, segment: Segment, programme: Programme) -> list[Part]:
+    def _frame(self, work: _Work) -> list[Part]:
+        """Jingle, intro, the items, outro, jingle (synthesising what is not cached)."""
+        jingle = work.jingle or self.sounds.jingle()
+        parts = [Part("jingle", jingle, title="jingle")]
+        if work.intro_text:
+            intro = self.sounds.speech(work.intro_text, work.language)
+            parts.append(Part("intro", intro, title="intro"))
+        parts += work.items
+        if work.outro_text:
+            outro = self.sounds.speech(work.outro_text, work.language)
+            parts.append(Part("outro", outro, title="outro"))
+        parts.append(Part("jingle", jingle, title="jingle"))
+        return parts
+
+    def _items(self, session: Session, segment: Segment) -> list[Part]:
         planned = [int(i) for i in segment.planned_content_ids]
         rows = {
             row.id: row
@@ -141,15 +204,7 @@ class AssembleSegmentHandler:
                 segment.id,
                 len(dropped),
             )
-        jingle = (
-            self.settings.data_dir / programme.jingle_path
-            if programme.jingle_path
-            else self.sounds.jingle()
-        )
-        parts = [Part("jingle", jingle, title="jingle")]
-        if programme.intro_text:
-            intro = self.sounds.speech(programme.intro_text, programme.language)
-            parts.append(Part("intro", intro, title="intro"))
+        parts = []
         for content_id in planned:
             row = rows.get(content_id)
             if row is None or not row.radio_audio_path:
@@ -166,13 +221,16 @@ class AssembleSegmentHandler:
                     row.true_peak_db,
                 )
             )
-        if programme.outro_text:
-            outro = self.sounds.speech(programme.outro_text, programme.language)
-            parts.append(Part("outro", outro, title="outro"))
-        parts.append(Part("jingle", jingle, title="jingle"))
         return parts
 
     def _progress(self, segment_id: int, done: float) -> None:
+        # A 40-clip segment reports 40 times while joining: log and store every 10 %.
+        step = int(done * 10)
+        if step == self._reported.get(segment_id) and done < 1.0:
+            return
+        self._reported[segment_id] = step
+        if done >= 1.0:
+            self._reported.pop(segment_id, None)
         logger.info("segment_id=%s assembling: %.0f%%", segment_id, done * 100)
         try:
             with self.db.transaction() as session:

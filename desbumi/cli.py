@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from audio.errors import AudioError
+from broadcasts.errors import BroadcastError
 from core import migrate, queue
 from core.clock import SystemClock
 from core.db import Database
@@ -26,6 +27,7 @@ from desbumi.bootstrap import initialise, prepare_data_dir
 from desbumi.checks import Status, run_checks
 from desbumi.demo_seed import seed_demo
 from desbumi.models import install_model
+from desbumi.radio_cli import register as register_radio
 from desbumi.runtime import Part, Runtime
 from ivr.asterisk_config import render as render_asterisk_config
 from ivr.errors import IvrError
@@ -313,11 +315,14 @@ def asterisk_config(
         )
 
 
+register_radio(app, _settings, _database)
+
+
 def main() -> None:
     """Entry point: one clear line instead of a traceback for anything the user can fix."""
     try:
         app()
-    except (ConfigurationError, CoreError, IvrError, AudioError) as exc:
+    except (ConfigurationError, CoreError, IvrError, AudioError, BroadcastError) as exc:
         # A menu file with a mistake, a missing tool: the message names it.
         typer.echo(f"desbumi: error: {exc}", err=True)
         sys.exit(2)

@@ -91,6 +91,10 @@ def seed_demo(session: Session, now: datetime, settings: Settings | None = None)
                 name=p["name"],
                 language=p["language"],
                 target_duration_s=p["target_duration_s"],
+                description=p.get("description", ""),
+                intro_text=p.get("intro_text", ""),
+                outro_text=p.get("outro_text", ""),
+                repeat_window_days=p.get("repeat_window_days", 7),
                 created_at=now,
             )
             programme.slots = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,9 +19,12 @@ from core.clock import SystemClock
 from core.db import Database
 from core.models import Job, Segment
 from core.queue import ClaimedJob
+from core.security import PhoneVault
 from core.settings import Settings
 from core.states import SegmentStatus
+from ivr.store import HotlineStore
 from tests.broadcasts.conftest import T0, Editors, approved_item, tone
+from tests.conftest import TEST_SECRET
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite"])
 
@@ -201,3 +204,14 @@ def test_scheduled_segment_is_built_to_target(
     on_disk = json.loads((settings.data_dir / segment.files["cue"]).read_text())
     assert on_disk["cues"] == cues
     assert segment.file_info["mp3"]["size"] == mp3.stat().st_size
+    # The hotline's "latest segment" finds this one once its air time has come.
+    store = HotlineStore(db, PhoneVault(TEST_SECRET), After(segment.air_at), settings.data_dir)
+    assert store.latest_segment() == segment.files["telephone"]
+
+
+class After:
+    def __init__(self, moment: datetime) -> None:
+        self.moment = moment + timedelta(minutes=1)
+
+    def now(self) -> datetime:
+        return self.moment

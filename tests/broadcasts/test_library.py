@@ -322,3 +322,21 @@ def test_listing(db: Database, editors: Editors) -> None:
         assert library.list_items(s, topic="nothing") == []
         assert len(library.list_items(s, language="id", latest_only=False)) == 2
         assert s.scalar(select(ContentItem.id).where(ContentItem.slug == "a-item")) is not None
+
+
+def test_who_may_approve_and_a_spoken_preview(
+    db: Database, editors: Editors, settings: Settings
+) -> None:
+    item_id = _draft(db, editors)
+    with db.transaction() as s:
+        assert not library.can_approve(s, item_id, editors.bob)  # still a draft
+        library.submit(s, item_id, actor_id=editors.alice, now=T0)
+        assert library.can_approve(s, item_id, editors.bob)
+        assert not library.can_approve(s, item_id, editors.alice)  # her own
+        assert not library.can_approve(s, item_id, editors.case_worker)
+    if settings.database_url.startswith("sqlite"):
+        preview = library.preview_speech(settings, "Selamat pagi.", "id")
+        assert preview.stat().st_size > 44_100 and preview.parent.name == "_preview"
+        assert library.preview_speech(settings, "Selamat pagi.", "id") == preview
+        with pytest.raises(InvalidContent, match="no synthetic voice"):
+            library.preview_speech(settings, "Sugeng enjing.", "jv")

@@ -214,7 +214,7 @@ def schedules(draw: st.DrawFn) -> tuple[list[ProgrammeSpec], list[SlotSpec]]:
     return programmes, slots
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(library=libraries(), schedule=schedules(), now=offsets)
 def test_no_unplayable_item_ever_appears(
     library: list[LibraryItem],
