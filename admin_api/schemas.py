@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from admin_api.case_view import CaseDetail
+from admin_api.params import BodyId, OptionalBodyId
 from core.models import Case
 from core.states import CaseStatus, ReferralKind, TranscriptionStatus, Urgency
 from transcription.triage import Indicator
@@ -247,7 +248,7 @@ def follow_up_out(task: Any, now: datetime) -> FollowUpOut:
 
 
 class TranscriptIn(BaseModel):
-    recording_id: int
+    recording_id: BodyId
     text: str = Field(min_length=1, max_length=20_000)
 
 
@@ -261,7 +262,7 @@ class UrgencyIn(BaseModel):
 
 
 class AssigneeIn(BaseModel):
-    user_id: int | None
+    user_id: OptionalBodyId
 
 
 class StatusIn(BaseModel):
@@ -284,7 +285,7 @@ class OutcomeIn(BaseModel):
 class FollowUpIn(BaseModel):
     description: str = Field(min_length=1, max_length=20_000)
     due_on: date = Field(description="local date; overdue after 17:00 that day")
-    assignee_id: int | None = None
+    assignee_id: OptionalBodyId = None
 
 
 class NoteIn(BaseModel):
@@ -292,7 +293,7 @@ class NoteIn(BaseModel):
 
 
 class VillageIn(BaseModel):
-    village_id: int
+    village_id: BodyId
 
 
 class NumberOut(BaseModel):
