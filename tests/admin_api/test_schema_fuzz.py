@@ -32,6 +32,7 @@ def test_no_operation_answers_with_a_server_error(world: World) -> None:
             max_examples=EXAMPLES,
             deadline=None,
             database=None,
+            derandomize=True,
             suppress_health_check=list(HealthCheck),
         )
         def run(case: schemathesis.Case) -> None:
