@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from admin_api.errors import AccountLocked, NotAuthenticated, TooManyAttempts
 from core.models import ApiToken, AuditEvent, User, WebSession
@@ -186,7 +186,11 @@ def resolve_web_session(
 
     Read-only, so reading pages takes no write lock on SQLite.
     """
-    row = session.scalar(select(WebSession).where(WebSession.token_hash == _digest(raw)))
+    row = session.scalar(
+        select(WebSession)
+        .where(WebSession.token_hash == _digest(raw))
+        .options(joinedload(WebSession.user).selectinload(User.districts))
+    )
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         return None, False
     if row.last_seen_at + timedelta(minutes=settings.idle_minutes) <= now:
@@ -249,7 +253,11 @@ def resolve_api_token(
     session: Session, raw: str, *, now: datetime
 ) -> tuple[Principal | None, bool]:
     """Like :func:`resolve_web_session`, for a bearer token."""
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(raw)))
+    row = session.scalar(
+        select(ApiToken)
+        .where(ApiToken.token_hash == _digest(raw))
+        .options(joinedload(ApiToken.user).selectinload(User.districts))
+    )
     if row is None or row.revoked_at is not None:
         return None, False
     if row.expires_at is not None and row.expires_at <= now:

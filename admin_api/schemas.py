@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from admin_api.case_view import CaseDetail
+from admin_api.inbox import InboxRow
 from admin_api.params import BodyId, OptionalBodyId
 from core.models import Case
 from core.states import CaseStatus, ReferralKind, TranscriptionStatus, Urgency
@@ -36,6 +37,25 @@ class InboxOut(BaseModel):
     cases: list[CaseSummary]
     page: int
     next_page: int | None
+
+
+def row_summary(row: InboxRow) -> CaseSummary:
+    return CaseSummary(
+        id=row.id,
+        reference=row.reference,
+        status=row.status,
+        urgency=row.urgency,
+        urgency_reasons=[str(r) for r in row.urgency_reasons],
+        indicators=[str(i.get("indicator", "")) for i in row.indicators],
+        village=row.village_name,
+        district=row.district_name,
+        language=row.language,
+        assignee_id=row.assignee_id,
+        destination_country=row.destination_country,
+        incomplete=row.incomplete,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
 
 
 def summary(case: Case) -> CaseSummary:

@@ -78,7 +78,7 @@ def list_cases(
         timezone=context.settings.timezone,
     )
     return schemas.InboxOut(
-        cases=[schemas.summary(c) for c in result.cases],
+        cases=[schemas.row_summary(c) for c in result.cases],
         page=result.page,
         next_page=result.page + 1 if result.has_next else None,
     )
