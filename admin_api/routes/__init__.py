@@ -1,4 +1,4 @@
-"""Routers per area: ``api_*`` under ``/api/v1`` (JSON), ``web_*`` for the pages."""
+"""Routers per area: the API ones go under ``/api/v1`` (JSON), the others are pages."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from admin_api.routes import (
     audit_log,
     stats,
     system,
+    users,
     web_auth,
     web_cases,
     web_queues,
@@ -18,7 +19,14 @@ from admin_api.routes import (
 
 
 def api_routers() -> list[APIRouter]:
-    return [api_auth.router, api_cases.router, api_queues.router, stats.api, audit_log.api]
+    return [
+        api_auth.router,
+        api_cases.router,
+        api_queues.router,
+        stats.api,
+        audit_log.api,
+        users.api,
+    ]
 
 
 def web_routers() -> list[APIRouter]:
@@ -29,4 +37,5 @@ def web_routers() -> list[APIRouter]:
         web_queues.router,
         stats.web,
         audit_log.web,
+        users.web,
     ]

@@ -216,3 +216,50 @@ def test_audit_log_page_for_admins(world: World, client: TestClient) -> None:
     assert f'href="/cases/{world.ids["inside"]}"' in page.text and "siti" in page.text
     rows = client.get("/api/v1/audit?action=case.", headers=world.headers("admin")).json()
     assert rows[0]["action"] == "case.read.case" and rows[0]["source"] == "testclient"
+
+
+def test_admins_manage_users(world: World, client: TestClient) -> None:
+    csrf = web_login(client, "admin")
+    page = client.post(
+        "/users",
+        data={
+            "username": "rina",
+            "role": "case_worker",
+            "full_name": "Rina",
+            "district": ["3509"],
+            "csrf_token": csrf,
+        },
+    )
+    assert page.status_code == 200
+    password = re.search(r'class="number password">([^<]+)<', page.text)
+    assert password, page.text[-500:]
+    duplicate = client.post(
+        "/users", data={"username": "rina", "role": "editor", "csrf_token": csrf}
+    )
+    assert duplicate.status_code == 409
+    # She logs in with the password shown once; then the admin deactivates her.
+    other = TestClient(client.app)
+    web_login(other, "rina", password.group(1))
+    assert "Dukuhdempok" in other.get("/cases").text
+    rows = client.get("/api/v1/users", headers=world.headers("admin")).json()
+    rina = next(u for u in rows if u["username"] == "rina")
+    assert rina["districts"] == ["3509"] and rina["role"] == "case_worker"
+    client.post(f"/users/{rina['id']}/active", data={"active": "false", "csrf_token": csrf})
+    assert other.get("/cases", follow_redirects=False).status_code == 303
+    reset = client.post(
+        f"/api/v1/users/{world.ids['case_worker']}/password", headers=world.headers("admin")
+    )
+    assert reset.status_code == 200 and len(reset.json()["password"]) >= 20
+    # Her tokens were revoked with the new password.
+    assert client.get("/api/v1/cases", headers=world.headers("case_worker")).status_code == 401
+    assert (
+        client.put(
+            f"/api/v1/users/{world.ids['admin']}/active",
+            json={"active": False},
+            headers=world.headers("admin"),
+        ).status_code
+        == 409
+    )
+    with world.db.read_session() as s:
+        actions = [e.action for e in s.scalars(select(AuditEvent))]
+    assert {"user.create", "user.deactivate", "user.set_password"} <= set(actions)
