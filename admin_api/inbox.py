@@ -1,8 +1,8 @@
 """The case inbox: the cases a principal may see, most urgent first, then oldest first.
 
 The order ``urgency_rank DESC, created_at, id`` with a status filter is what the index
-``ix_cases_inbox (status, urgency_rank, created_at, village_id)`` serves, district scope
-included; pages are fetched one row beyond their size to tell whether there is a next
+``ix_cases_inbox (status, urgency_rank, created_at, village_id, id)`` serves, district
+scope included; pages are fetched one row beyond their size to tell whether there is a next
 page, without counting every case.
 """
 
