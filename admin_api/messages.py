@@ -261,6 +261,15 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "audit.when": ("Waktu", "When"),
     "audit.who": ("Siapa", "Who"),
     "audit.from": ("Dari", "From"),
+    # The editors' front page.
+    "home.title": ("Selamat datang, {name}", "Welcome, {name}"),
+    "home.editor": (
+        "Halaman konten dan radio untuk editor sedang disiapkan. Data kasus tidak ditampilkan "
+        "untuk peran editor.",
+        "The content and radio pages for editors are being built. Case data is not shown to "
+        "the editor role.",
+    ),
+    "home.docs": ("Dokumentasi API", "API documentation"),
     # Users.
     "users.role": ("Peran", "Role"),
     "users.full_name": ("Nama lengkap", "Full name"),

@@ -20,7 +20,7 @@ from core.states import (
     TranscriptionStatus,
     Urgency,
 )
-from tests.admin_api.conftest import CALLER_NUMBER, World, web_login
+from tests.admin_api.conftest import CALLER_NUMBER, PASSWORD, World, csrf_of, web_login
 from transcription.triage import Indicator
 
 KEY = re.compile(r"""_\(\s*["']([a-z_]+\.[a-z_.]+)["']""")
@@ -263,3 +263,16 @@ def test_admins_manage_users(world: World, client: TestClient) -> None:
     with world.db.read_session() as s:
         actions = [e.action for e in s.scalars(select(AuditEvent))]
     assert {"user.create", "user.deactivate", "user.set_password"} <= set(actions)
+
+
+def test_editors_land_on_their_own_page(world: World, client: TestClient) -> None:
+    page = client.get("/login")
+    response = client.post(
+        "/login",
+        data={"username": "editor", "password": PASSWORD, "csrf_token": csrf_of(page.text)},
+        follow_redirects=False,
+    )
+    assert response.headers["location"] == "/"
+    home = client.get("/")
+    assert home.status_code == 200 and "Selamat datang" in home.text
+    assert client.get("/cases").status_code == 403
