@@ -186,10 +186,11 @@ def resolve_web_session(
 
     Read-only, so reading pages takes no write lock on SQLite.
     """
+    # One query for the session, its user and her districts: this runs on every request.
     row = session.scalar(
         select(WebSession)
         .where(WebSession.token_hash == _digest(raw))
-        .options(joinedload(WebSession.user).selectinload(User.districts))
+        .options(joinedload(WebSession.user).joinedload(User.districts))
     )
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         return None, False
@@ -256,7 +257,7 @@ def resolve_api_token(
     row = session.scalar(
         select(ApiToken)
         .where(ApiToken.token_hash == _digest(raw))
-        .options(joinedload(ApiToken.user).selectinload(User.districts))
+        .options(joinedload(ApiToken.user).joinedload(User.districts))
     )
     if row is None or row.revoked_at is not None:
         return None, False
