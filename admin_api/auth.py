@@ -14,6 +14,7 @@ import secrets
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -75,7 +76,7 @@ class LoginRateLimiter:
     this stops one address from trying many accounts.
     """
 
-    def __init__(self, per_minute: int, monotonic: object = time.monotonic) -> None:
+    def __init__(self, per_minute: int, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.per_minute = per_minute
         self._monotonic = monotonic
         self._attempts: dict[str, deque[float]] = {}
@@ -83,7 +84,7 @@ class LoginRateLimiter:
 
     def hit(self, source: str) -> None:
         """Count one attempt; raise TooManyAttempts past the limit."""
-        now = self._monotonic()  # type: ignore[operator]
+        now = self._monotonic()
         with self._lock:
             window = self._attempts.setdefault(source, deque())
             while window and window[0] <= now - 60.0:
