@@ -117,6 +117,43 @@ def _engine_thread() -> _Pyttsx3Thread:
         return _engine[0]
 
 
+def spoken_text(text: str, language: str) -> tuple[str, str]:
+    """``(voice, normalised text)`` for ``language``; raise SynthesisError when there is no
+    synthetic voice for it or nothing to say. The hotline and the radio both go through it."""
+    voice = VOICES.get(language)
+    if voice is None:
+        raise SynthesisError(f"no synthetic voice for {language!r}; record this prompt")
+    spoken = normalise_id(text) if language == "id" else " ".join(text.split())
+    if not spoken:
+        raise SynthesisError("empty prompt text")
+    return voice, spoken
+
+
+def synthesize_master(text: str, language: str, out_wav: Path, ffmpeg: str = "ffmpeg") -> None:
+    """Speak ``text`` into ``out_wav``: the radio master (44.1 kHz mono 16-bit WAV).
+
+    The same engine thread and text normalisation as the hotline's prompts, so the radio
+    and the phone say an item the same way. The file appears complete or not at all.
+    """
+    voice, spoken = spoken_text(text, language)
+    out_wav.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_wav.parent) as tmp:
+        raw = Path(tmp) / "speech.wav"
+        _engine_thread().synthesize(spoken, voice, raw)
+        partial = Path(tmp) / "master.wav"
+        command = [ffmpeg, "-nostdin", "-v", "error", "-y", "-i", str(raw)]
+        command += ["-ac", "1", "-ar", "44100", "-c:a", "pcm_s16le", str(partial)]
+        try:
+            done = subprocess.run(  # noqa: S603 - constant argument list
+                command, capture_output=True, text=True, timeout=300, check=False
+            )
+        except OSError as exc:
+            raise ToolMissing(f"{ffmpeg} does not run: {exc}") from None
+        if done.returncode != 0:
+            raise SynthesisError(f"ffmpeg could not resample the speech: {done.stderr.strip()}")
+        partial.replace(out_wav)
+
+
 class PromptSynthesizer:
     """Text in, cached telephone-format prompt files out."""
 
@@ -128,12 +165,7 @@ class PromptSynthesizer:
 
     def prompt(self, text: str, language: str = "id") -> Prompt:
         """The prompt for ``text``, synthesised on first use and cached by content hash."""
-        voice = VOICES.get(language)
-        if voice is None:
-            raise SynthesisError(f"no synthetic voice for {language!r}; record this prompt")
-        spoken = normalise_id(text) if language == "id" else " ".join(text.split())
-        if not spoken:
-            raise SynthesisError("empty prompt text")
+        voice, spoken = spoken_text(text, language)
         digest = hashlib.sha256(f"{voice}\n{spoken}".encode()).hexdigest()[:32]
         base = self.cache_dir / language / digest
         result = Prompt(base=base, text=spoken)

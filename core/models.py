@@ -28,6 +28,7 @@ from sqlalchemy import (
     and_,
     or_,
 )
+from sqlalchemy import true as sa_true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -168,6 +169,11 @@ class Station(Base):
     api_key_prefix: Mapped[str] = mapped_column(String(16), index=True)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
+    # When the station last fetched anything with its key (editors see who pulls).
+    last_seen_at: Mapped[datetime | None]
+    programmes: Mapped[list[Programme]] = relationship(
+        secondary=programme_stations, back_populates="stations"
+    )
 
 
 class Caller(Base):
@@ -417,6 +423,17 @@ class ContentItem(Base):
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     approved_at: Mapped[datetime | None]
+    submitted_at: Mapped[datetime | None]
+    # The reviewer's comment when a submission was sent back to draft (the latest one).
+    review_comment: Mapped[str | None] = mapped_column(Text)
+    # Radio master (44.1 kHz mono WAV) relative to the data directory, with its duration:
+    # the uploaded recording converted, or the text synthesised after approval.
+    radio_audio_path: Mapped[str | None] = mapped_column(String(512))
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    # EBU R128 integrated loudness and true peak of the radio master, measured once, so
+    # assembly can level the items of a segment without measuring them again.
+    loudness_lufs: Mapped[float | None] = mapped_column(Float)
+    true_peak_db: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -425,12 +442,27 @@ class ContentItem(Base):
     @classmethod
     def playable_at(cls, moment: datetime) -> ColumnElement[bool]:
         """SQL: approved and inside its validity window at ``moment`` (the hotline and the
-        radio play nothing else)."""
+        radio play nothing else). :func:`content_playable` is the same rule for loaded rows;
+        a property test holds the two together."""
         return and_(
             cls.status == ContentStatus.approved,
             or_(cls.valid_from.is_(None), cls.valid_from <= moment),
             or_(cls.valid_until.is_(None), cls.valid_until > moment),
         )
+
+
+def content_playable(
+    status: ContentStatus,
+    valid_from: datetime | None,
+    valid_until: datetime | None,
+    moment: datetime,
+) -> bool:
+    """:meth:`ContentItem.playable_at` in Python, for the radio planner's pure functions."""
+    return (
+        status is ContentStatus.approved
+        and (valid_from is None or valid_from <= moment)
+        and (valid_until is None or valid_until > moment)
+    )
 
 
 class Programme(Base):
@@ -442,8 +474,20 @@ class Programme(Base):
     name: Mapped[str] = mapped_column(String(120))
     language: Mapped[str] = mapped_column(String(8), default="id")
     target_duration_s: Mapped[int] = mapped_column(Integer, default=600)
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # Spoken after the jingle and before it at the end (synthesised); empty: none.
+    intro_text: Mapped[str] = mapped_column(Text, default="", server_default="")
+    outro_text: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # An uploaded jingle relative to the data directory; None: one is synthesised (sox).
+    jingle_path: Mapped[str | None] = mapped_column(String(512))
+    # Topics to rotate through (empty: every topic); an item is not repeated within this.
+    topics: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
+    repeat_window_days: Mapped[int] = mapped_column(Integer, default=7, server_default="7")
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
     created_at: Mapped[datetime]
-    stations: Mapped[list[Station]] = relationship(secondary=programme_stations)
+    stations: Mapped[list[Station]] = relationship(
+        secondary=programme_stations, back_populates="programmes"
+    )
     slots: Mapped[list[Slot]] = relationship(back_populates="programme")
 
 
@@ -479,10 +523,35 @@ class Segment(Base):
     duration_s: Mapped[float | None] = mapped_column(Float)
     sha256: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
+    # The content item ids the planner chose, in air order (the assembly job's input).
+    planned_content_ids: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
+    # Assembly progress 0..1 while assembling (long builds).
+    progress: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    # {"mp3": {"size": int, "sha256": str}, ...} for each file in ``files`` except the
+    # telephone stem.
+    file_info: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
+    assembled_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    programme: Mapped[Programme] = relationship()
 
     __table_args__ = (UniqueConstraint("programme_id", "air_at", name="uq_segments_air"),)
+
+
+class Airplay(Base):
+    """A station's confirmation that a segment went on air (the playout log)."""
+
+    __tablename__ = "airplays"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    segment_id: Mapped[int] = mapped_column(ForeignKey("segments.id"), index=True)
+    station_id: Mapped[int] = mapped_column(ForeignKey("stations.id"))
+    aired_at: Mapped[datetime]
+    reported_at: Mapped[datetime]
+
+    __table_args__ = (
+        UniqueConstraint("segment_id", "station_id", "aired_at", name="uq_airplays_report"),
+        Index("ix_airplays_station", "station_id", "aired_at"),
+    )
 
 
 class Job(Base):

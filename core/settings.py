@@ -174,6 +174,36 @@ class HotlineSettings(BaseModel):
         return value
 
 
+class RadioSettings(BaseModel):
+    """Community radio: the content library's upload limits, segment loudness and encoding."""
+
+    # Integrated loudness of every segment (EBU R128 / ITU-R BS.1770), and its ceiling.
+    loudness_lufs: float = Field(default=-16.0, ge=-31.0, le=-8.0)
+    true_peak_db: float = Field(default=-1.0, ge=-9.0, le=0.0)
+    mp3_bitrate_kbps: int = Field(default=128, ge=32, le=320)
+    opus_bitrate_kbps: int = Field(default=48, ge=16, le=256)
+    # Silence between items; with crossfade_ms > 0 items overlap by that much instead.
+    gap_s: float = Field(default=0.8, ge=0.0, le=10.0)
+    crossfade_ms: int = Field(default=0, ge=0, le=5000)
+    # How far ahead of air time the scheduler plans and assembles segments.
+    lookahead_h: float = Field(default=24.0, gt=0, le=24 * 14)
+    # Uploaded recordings: larger, longer or shorter ones are refused with a clear error.
+    max_upload_mb: float = Field(default=50.0, gt=0)
+    max_recording_s: float = Field(default=900.0, gt=0)
+    min_recording_s: float = Field(default=1.0, ge=0)
+    # The address stations reach this server at (feeds carry absolute URLs);
+    # empty: the address of each request.
+    public_url: str = ""
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("use an absolute http(s) URL such as https://radio.example.org")
+        return value
+
+
 class VoskSettings(BaseModel):
     """Speech models: ``models`` maps a language code to a model directory.
 
@@ -252,6 +282,7 @@ class Settings(BaseSettings):
     vosk: VoskSettings = Field(default_factory=VoskSettings)
     hotline: HotlineSettings = Field(default_factory=HotlineSettings)
     callback: CallbackSettings = Field(default_factory=CallbackSettings)
+    radio: RadioSettings = Field(default_factory=RadioSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)

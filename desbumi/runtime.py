@@ -21,6 +21,11 @@ from enum import StrEnum
 import uvicorn
 
 from admin_api.app import create_app
+from broadcasts import render as content_render
+from broadcasts import segments as radio_segments
+from broadcasts.render import RenderContentHandler
+from broadcasts.schedule import radio_tasks
+from broadcasts.segments import AssembleSegmentHandler
 from core.clock import Clock, SystemClock
 from core.db import Database
 from core.errors import ConfigurationError
@@ -37,6 +42,9 @@ from transcription.vosk_engine import ModelCache
 
 logger = logging.getLogger(__name__)
 
+# How long stopping waits for background threads (the prompt warm-up) to notice.
+BACKGROUND_STOP_S = 30.0
+
 
 class Part(StrEnum):
     api = "api"
@@ -47,7 +55,11 @@ class Part(StrEnum):
 
 def job_handlers(settings: Settings, db: Database, clock: Clock) -> dict[str, Handler]:
     """The job kinds this installation runs, from the feature packages."""
-    return {transcription.KIND: TranscriptionHandler(settings, db, clock, ModelCache())}
+    return {
+        transcription.KIND: TranscriptionHandler(settings, db, clock, ModelCache()),
+        content_render.KIND: RenderContentHandler(settings, db, clock),
+        radio_segments.KIND: AssembleSegmentHandler(settings, db, clock),
+    }
 
 
 def _cannot_listen(part: str, host: str, port: int, exc: OSError) -> ConfigurationError:
@@ -143,7 +155,10 @@ class Runtime:
             tasks.append(asyncio.create_task(agi.serve_forever(), name="agi"))
             # Prompts are synthesised ahead of the first call; calls do not wait for it.
             background.append(
-                asyncio.create_task(asyncio.to_thread(warm_prompts, hotline, self.stop_threads))
+                asyncio.create_task(
+                    asyncio.to_thread(warm_prompts, hotline, self.stop_threads),
+                    name="prompt warm-up",
+                )
             )
         if api_socket is not None:
             app = create_app(self.settings, self.db, __version__)
@@ -187,6 +202,7 @@ class Runtime:
                 periodic = [
                     queue_housekeeping(),
                     *hotline_tasks(self.settings, ami),
+                    *radio_tasks(self.settings),
                     retention_task(self.settings),
                 ]
             logger.info("scheduler: periodic tasks: %s", ", ".join(t.name for t in periodic))
@@ -214,9 +230,13 @@ class Runtime:
             await agi.close()
         waiter.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        for extra in background:
-            extra.cancel()
-        await asyncio.gather(*background, return_exceptions=True)
+        if background:
+            # The prompt warm-up runs on a thread, which cancel() cannot stop: it looks at
+            # stop_threads between prompts. Wait for it (bounded by one synthesis) so that
+            # nothing uses the database or logs after "stopped".
+            _done, late = await asyncio.wait(background, timeout=BACKGROUND_STOP_S)
+            for extra in late:
+                logger.warning("%s still running at stop", extra.get_name())
         if ami is not None:
             ami.close()
         self.db.dispose()

@@ -3,62 +3,74 @@
 A transcript (and the caller's keypad hints) goes in; out come the indicators with the
 phrase that shows each (and its time in the audio when word timings are known), an
 urgency with reasons, and the bodies to refer the case to. Lexicons are data files per
-language (``transcription/lexicons/<lang>.yaml``); Indonesian and English patterns are
-always active too, because callers mix them into every language.
+language (``transcription/lexicons/<lang>.yaml``, pattern language in
+``transcription/lexicon.py``); Indonesian and English patterns are always active too,
+because callers mix them into every language.
 
 Matching works on normalised tokens (lowercase, no punctuation, stretched letters
-folded, informal spellings mapped: "nggak" -> "tidak") and light Indonesian stemming
-("dipukulin", "memukul", "pukulan" all reach "pukul"). A negation just before a match
-("tidak dipukul", "ora tau digebuki") or inside it ("paspor tidak ditahan") cancels it,
-unless a contrast word ("tapi", "cuma") comes between. Low-confidence words count less.
+folded, informal and SMS spellings mapped: "nggak", "gk" -> "tidak") with Indonesian,
+Javanese and Sundanese stemming ("dipukulin", "mukul", "nendang", "dipun gebug"), the
+passive told from the active ("kakak tidak bisa dihubungi" is a family out of contact,
+"tidak boleh menghubungi keluarga" the worker's isolation) and spoken numbers read as
+numbers ("masih lima belas tahun" is under 18). A negation just before a match ("tidak
+dipukul", "ora tau digebuki") or inside it ("paspor tidak ditahan") cancels it, and so
+does a word that makes it not yet real ("akan dipukul"), unless a contrast word ("tapi",
+"cuma") comes between. A veto near a match cancels it ("paspor saya pegang sendiri").
+What a threat says will happen is the threat, not the deed ("mengancam tidak akan bayar
+gaji" is intimidation, not unpaid wages), unless the deed would make the case critical.
+Low-confidence words count less.
 """
 
 from __future__ import annotations
 
-import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from enum import StrEnum
-from functools import lru_cache
-from importlib import resources
-from typing import Any
-
-import yaml
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from core.states import ReferralKind, Urgency
+from transcription.lexicon import (
+    CLAUSE_STOP,
+    CONTRAST,
+    IRREALIS,
+    NEGATION,
+    Indicator,
+    Lexicon,
+    Pattern,
+    load_lexicon,
+    stems,
+    tokenize,
+)
+from transcription.numbers import spoken_numbers
 
-GAP = 3  # words allowed between two parts of a pattern
+__all__ = [
+    "Evidence",
+    "Indicator",
+    "Lexicon",
+    "Referral",
+    "TranscriptWord",
+    "Triage",
+    "load_lexicon",
+    "stems",
+    "tokenize",
+    "triage",
+]
+
+MAX_NUMBER_WORDS = 4  # "dua puluh tujuh" is one number in three words
 NEGATION_WINDOW = 3  # words before a match that a negation may stand in
 MIN_WEIGHT = 0.5  # an indicator needs evidence at least this confident
-ALWAYS_ACTIVE = ("id", "en")
+VETO_REACH = 3  # words around a match that a veto of its indicator may stand in
+THREAT_REACH = 8  # words after a threat that say what it threatens
+# Words that put what follows in the future: "mau mukul" after a threat is the threat.
+FUTURE_WORDS = frozenset(
+    {"mau", "akan", "bakal", "arep", "rek", "bade", "will", "gonna", "nak"}
+    | {"kalau", "kalo", "jika", "if", "yen", "lamun"}  # ... and those that make it a condition
+)
+# Where what a threat says ends: "mengancam ... dan gaji belum dibayar" is two things.
+CLAUSE_BREAKS = frozenset({"dan", "terus", "trus", "lalu", "tapi", "and", "then", "but", "lan"})
 
 
-class Indicator(StrEnum):
-    # ILO forced-labour indicators (physical and sexual violence are kept apart, because
-    # they lead to different referrals).
-    abuse_of_vulnerability = "abuse_of_vulnerability"
-    deception = "deception"
-    restriction_of_movement = "restriction_of_movement"
-    isolation = "isolation"
-    physical_violence = "physical_violence"
-    sexual_violence = "sexual_violence"
-    intimidation_threats = "intimidation_threats"
-    retention_of_documents = "retention_of_documents"
-    withholding_of_wages = "withholding_of_wages"
-    debt_bondage = "debt_bondage"
-    abusive_conditions = "abusive_conditions"
-    excessive_overtime = "excessive_overtime"
-    # Trafficking and migration flags.
-    undocumented_departure = "undocumented_departure"
-    forged_documents = "forged_documents"
-    contract_substitution = "contract_substitution"
-    underage = "underage"
-    # Needs.
-    need_medical = "need_medical"
-    need_legal_aid = "need_legal_aid"
-    need_repatriation = "need_repatriation"
-    need_family_contact = "need_family_contact"
-
+_ORDER = {indicator: place for place, indicator in enumerate(Indicator)}
 
 # Where a case goes: police, hospital, shelter (P2TP2A), labour office (Disnakertrans),
 # BP2MI, the destination country's mission (see MISSIONS), legal aid.
@@ -74,6 +86,8 @@ CRITICAL = frozenset(
         Indicator.need_medical,
     }
 )
+# A threat of these is reported as what it is (and a threat to kill is not a lesser case).
+THREAT_KEEPS = CRITICAL | {Indicator.intimidation_threats, Indicator.abuse_of_vulnerability}
 NEEDS = frozenset(
     {Indicator.need_legal_aid, Indicator.need_repatriation, Indicator.need_family_contact}
 )
@@ -124,38 +138,6 @@ HINT_PROBLEMS: dict[str, tuple[Indicator, ...]] = {
     "other": (),
 }
 
-# Indonesian and Javanese suffixes, and English -ing/-ed for the English mixed in.
-_SUFFIXES = ("nya", "lah", "kah", "pun", "kan", "an", "in", "i", "e", "ing", "ed")
-# (prefix, what the nasal replaced): "memukul" -> "pukul", "menyiksa" -> "siksa".
-_PREFIXES = (
-    ("meny", "s"),
-    ("peny", "s"),
-    ("meng", "k"),
-    ("peng", "k"),
-    ("meng", ""),
-    ("peng", ""),
-    ("mem", "p"),
-    ("pem", "p"),
-    ("mem", ""),
-    ("pem", ""),
-    ("men", "t"),
-    ("pen", "t"),
-    ("men", ""),
-    ("pen", ""),
-    ("me", ""),
-    ("pe", ""),
-    ("di", ""),
-    ("ter", ""),
-    ("ke", ""),
-    ("se", ""),
-    ("ber", ""),
-    ("be", ""),
-    ("nge", ""),
-    ("ng", "k"),
-    ("ng", ""),
-    ("ny", "s"),
-)
-
 
 @dataclass(frozen=True)
 class TranscriptWord:
@@ -185,148 +167,165 @@ class Triage:
     mission: str | None = None
 
 
-@dataclass(frozen=True)
-class _Slot:
-    stems: frozenset[str]
-    # "=word" alternatives: the word itself, not a stem of it.
-    exact: frozenset[str]
+class _Found(NamedTuple):
+    """A pattern matched at token positions ``positions`` (``last``: the span's end)."""
 
-    def matches(self, token: str, token_stems: frozenset[str]) -> bool:
-        return token in self.exact or not self.stems.isdisjoint(token_stems)
+    pattern: Pattern
+    positions: tuple[int, ...]
+    last: int
 
 
 @dataclass(frozen=True)
-class _Pattern:
-    indicator: Indicator
-    slots: tuple[_Slot, ...]
-    has_negation: bool
+class _Text:
+    """A transcript prepared for matching: its tokens, where each matcher is filled (in
+    order), and where each spoken number ends."""
+
+    tokens: Sequence[str]
+    places: dict[int, list[int]]
+    ends: Sequence[int]
+    roles: Sequence[int]
+
+    @classmethod
+    def of(cls, tokens: Sequence[str], lexicon: Lexicon) -> _Text:
+        readings = [lexicon.read(token) for token in tokens]
+        values: Sequence[int | None] | None = None
+        ends: Sequence[int] = range(len(tokens))
+        numeric = [i for i, reading in enumerate(readings) if reading.may_be_number]
+        if numeric:
+            values, ends = spoken_numbers(tokens, numeric)
+        places: dict[int, list[int]] = {}
+        known = places.get
+        after_di = False
+        for i, reading in enumerate(readings):
+            filled = reading.passive if reading.passive_form or after_di else reading.active
+            after_di = reading.makes_passive
+            if values is not None and (value := values[i]) is not None:
+                filled = (*filled, *lexicon.number_matchers(value))
+            for matcher in filled:
+                found = known(matcher)
+                if found is None:
+                    places[matcher] = [i]
+                else:
+                    found.append(i)
+        return cls(tokens, places, ends, [reading.role for reading in readings])
 
 
-@dataclass
-class Lexicon:
-    synonyms: dict[str, str] = field(default_factory=dict)
-    negations: frozenset[str] = frozenset()
-    contrastives: frozenset[str] = frozenset()
-    patterns: list[_Pattern] = field(default_factory=list)
-    # First-slot alternative -> the patterns that start with it.
-    index: dict[str, list[_Pattern]] = field(default_factory=dict)
+def _match(pattern: Pattern, text: _Text, anchor: int, start: int) -> tuple[int, ...] | None:
+    """Positions of each slot of ``pattern`` with slot ``anchor`` at ``start``, or None.
 
-    def merge(self, other: Lexicon) -> Lexicon:
-        merged = Lexicon(
-            {**other.synonyms, **self.synonyms},
-            self.negations | other.negations,
-            self.contrastives | other.contrastives,
-            [*self.patterns, *other.patterns],
-        )
-        merged.build_index()
-        return merged
-
-    def build_index(self) -> None:
-        self.index = {}
-        for pattern in self.patterns:
-            for stem in pattern.slots[0].stems:
-                self.index.setdefault(stem, []).append(pattern)
-            for word in pattern.slots[0].exact:
-                self.index.setdefault("=" + word, []).append(pattern)
-
-
-def _parse_lexicon(data: Mapping[str, Any]) -> Lexicon:
-    negations = frozenset(data.get("negations", []))
-    lexicon = Lexicon(
-        dict(data.get("synonyms", {})), negations, frozenset(data.get("contrastives", []))
-    )
-    for name, patterns in data.get("indicators", {}).items():
-        indicator = Indicator(name)
-        for text in patterns:
-            parts = [part.split("|") for part in str(text).split()]
-            slots = tuple(
-                _Slot(
-                    frozenset(a for a in alts if not a.startswith("=")),
-                    frozenset(a[1:] for a in alts if a.startswith("=")),
-                )
-                for alts in parts
-            )
-            has_negation = any(a.lstrip("=") in negations for alts in parts for a in alts)
-            lexicon.patterns.append(_Pattern(indicator, slots, has_negation))
-    return lexicon
-
-
-@lru_cache(maxsize=16)
-def load_lexicon(language: str) -> Lexicon:
-    """The lexicon for ``language`` merged with the always-active ones (cached)."""
-    merged: Lexicon | None = None
-    for name in dict.fromkeys((language, *ALWAYS_ACTIVE)):
-        path = resources.files("transcription").joinpath("lexicons", f"{name}.yaml")
-        if not path.is_file():
-            continue
-        lexicon = _parse_lexicon(yaml.safe_load(path.read_text(encoding="utf-8")))
-        merged = lexicon if merged is None else merged.merge(lexicon)
-    if merged is None:
-        raise LookupError(f"no triage lexicon for {language!r}")
-    merged.build_index()
-    return merged
-
-
-@lru_cache(maxsize=65536)
-def stems(token: str) -> frozenset[str]:
-    """The token and the stems it may have ("dipukulin" -> {..., "pukul"})."""
-    forms = {token}
-    for _ in range(2):
-        for form in list(forms):
-            for suffix in _SUFFIXES:
-                if form.endswith(suffix) and len(form) - len(suffix) >= 3:
-                    forms.add(form[: -len(suffix)])
-            for prefix, restored in _PREFIXES:
-                if form.startswith(prefix) and len(form) - len(prefix) >= 3:
-                    forms.add(restored + form[len(prefix) :])
-    return frozenset(forms)
-
-
-def tokenize(text: str, synonyms: Mapping[str, str]) -> list[str]:
-    """Lowercase words without punctuation, stretched letters folded, spellings mapped."""
-    text = re.sub(r"hong\s*kong", "hong_kong", text.lower())
-    words = re.findall(r"[a-z0-9_]+", re.sub(r"([a-z])\1{2,}", r"\1", text))
-    return [synonyms.get(word, word) for word in words]
-
-
-def _match(
-    pattern: _Pattern, tokens: Sequence[str], token_stems: Sequence[frozenset[str]], start: int
-) -> list[int] | None:
-    """Positions of each slot of ``pattern`` starting at ``start``, or None."""
-    positions = [start]
-    for slot in pattern.slots[1:]:
-        last = positions[-1]
-        found = next(
-            (
-                i
-                for i in range(last + 1, min(len(tokens), last + GAP + 2))
-                if slot.matches(tokens[i], token_stems[i])
-            ),
-            None,
-        )
-        if found is None:
+    The slots after the anchor take the nearest place after the one before them, the
+    slots before it the nearest place before the one after them.
+    """
+    slots, places, ends = pattern.slots, text.places, text.ends
+    positions = [0] * len(slots)
+    positions[anchor] = start
+    for k in range(anchor + 1, len(slots)):
+        last = ends[positions[k - 1]]
+        candidates = places[slots[k].matcher]
+        j = bisect_right(candidates, last)
+        if j == len(candidates) or candidates[j] > last + slots[k].gap + 1:
             return None
-        positions.append(found)
-    return positions
+        positions[k] = candidates[j]
+    for k in range(anchor - 1, -1, -1):
+        following = positions[k + 1]
+        earliest = following - slots[k + 1].gap - 1
+        candidates = places[slots[k].matcher]
+        for j in range(bisect_left(candidates, following) - 1, -1, -1):
+            i = candidates[j]
+            if i < earliest - MAX_NUMBER_WORDS:
+                return None
+            if earliest <= ends[i] < following:
+                positions[k] = i
+                break
+        else:
+            return None
+    return tuple(positions)
 
 
-def _cancelled(
-    pattern: _Pattern, tokens: Sequence[str], positions: list[int], lexicon: Lexicon
-) -> bool:
-    inside = set(range(positions[0], positions[-1] + 1)) - set(positions)
-    # "tidak dilecehkan hanya gajinya ...": a match never spans a contrast.
-    if any(tokens[i] in lexicon.contrastives for i in inside):
-        return True
-    if pattern.has_negation:
-        return False
-    if any(tokens[i] in lexicon.negations for i in inside):
-        return True
+def _cancelled(pattern: Pattern, text: _Text, positions: tuple[int, ...]) -> bool:
+    """Negated ("tidak dipukul"), not (yet) real ("akan dipukul") or split by a contrast."""
+    roles = text.roles
+    if not pattern.bridges:
+        inside = 0
+        for i in range(positions[0] + 1, positions[-1]):
+            if roles[i] and i not in positions:
+                inside |= roles[i]
+        # "tidak dilecehkan hanya gajinya ...": a match never spans a contrast.
+        if inside & CONTRAST:
+            return True
+        if inside & NEGATION and not pattern.has_negation:
+            return True
+        if inside & IRREALIS and not pattern.has_irrealis:
+            return True
     for i in range(positions[0] - 1, max(-1, positions[0] - NEGATION_WINDOW - 1), -1):
-        if tokens[i] in lexicon.contrastives:
+        role = roles[i]
+        # "tidak punya paspor karena dibawa mandor": a negation stops at its clause.
+        if role & (CONTRAST | CLAUSE_STOP):
             return False
-        if tokens[i] in lexicon.negations:
+        if role & NEGATION and not pattern.has_negation:
+            return True
+        if role & IRREALIS and not pattern.has_irrealis:
             return True
     return False
+
+
+def _near(found: _Found, other: _Found, reach: int) -> bool:
+    return other.positions[0] <= found.last + reach and other.last >= found.positions[0] - reach
+
+
+def _findings(text: _Text, lexicon: Lexicon) -> list[_Found]:
+    """Every pattern that matches and is not cancelled, vetoed or inside a threat."""
+    found: list[_Found] = []
+    vetoes: list[_Found] = []
+    places, ends = text.places, text.ends
+    present = places.keys()
+    index = lexicon.index
+    # A rule is looked up by its least common slot, and tried only when every one of its
+    # slots is filled somewhere (most rules fail that test on any one transcript).
+    for rule in set().union(*[index[key] for key in lexicon.index_keys & present]):
+        if not rule.needs <= present:
+            continue
+        # Try it where its least common slot is, not at every "saya" or "tidak".
+        anchor = rule.anchor
+        single = len(rule.slots) == 1
+        for start in places[rule.slots[anchor].matcher]:
+            positions = (start,) if single else _match(rule, text, anchor, start)
+            if positions is None or _cancelled(rule, text, positions):
+                continue
+            item = _Found(rule, positions, ends[positions[-1]])
+            (vetoes if rule.veto else found).append(item)
+    found.sort(key=lambda f: f.positions)
+    vetoed: dict[Indicator, list[_Found]] = {}
+    for veto in vetoes:
+        vetoed.setdefault(veto.pattern.indicator, []).append(veto)
+    threats = [f for f in found if f.pattern.indicator == Indicator.intimidation_threats]
+    return [
+        f
+        for f in found
+        if not any(_near(f, v, VETO_REACH) for v in vetoed.get(f.pattern.indicator, ()))
+        and not any(_threatened(f, t, text.tokens) for t in threats)
+    ]
+
+
+def _threatened(found: _Found, threat: _Found, tokens: Sequence[str]) -> bool:
+    """``found`` is what a threat says will happen ("mengancam tidak akan bayar gaji").
+
+    A critical indicator after a threat stays unless one of the two words before it says
+    it is to come or a condition ("ngancam mau mukul", "mengancam potong gaji kalau saya
+    sakit"): "ngancam mau bunuh saya kalau saya kabur" still says she may not leave.
+    """
+    first = found.positions[0]
+    if not threat.positions[0] < first <= threat.last + THREAT_REACH:
+        return False
+    # Being reported or jailed is what threats say, also after "dan".
+    if found.pattern.indicator is not Indicator.need_legal_aid and not CLAUSE_BREAKS.isdisjoint(
+        tokens[threat.last + 1 : first]
+    ):
+        return False
+    if found.pattern.indicator not in THREAT_KEEPS:
+        return True
+    # "... kalau saya sakit": the condition of a threat, not the worker's state.
+    return not FUTURE_WORDS.isdisjoint(tokens[max(threat.last + 1, first - 2) : first])
 
 
 def _as_words(words: Sequence[TranscriptWord | Mapping[str, Any]]) -> list[TranscriptWord]:
@@ -356,25 +355,22 @@ def triage(
         tokens = [(tokenize(w.word, lexicon.synonyms) or [""])[0] for w in timed]
     else:
         tokens = tokenize(text, lexicon.synonyms)
+    # The first of the most confident matches of each indicator is its evidence.
+    chosen: dict[Indicator, tuple[float, _Found]] = {}
+    for item in _findings(_Text.of(tokens, lexicon), lexicon):
+        weight = sum(timed[p].conf for p in item.positions) / len(item.positions) if timed else 1.0
+        known = chosen.get(item.pattern.indicator)
+        if known is None or weight > known[0]:
+            chosen[item.pattern.indicator] = (weight, item)
     evidence: list[Evidence] = []
-    token_stems = [stems(token) for token in tokens]
-    for i, token in enumerate(tokens):
-        starting: dict[int, _Pattern] = {}
-        for key in (*token_stems[i], "=" + token):
-            for pattern in lexicon.index.get(key, ()):
-                starting[id(pattern)] = pattern
-        for pattern in starting.values():
-            positions = _match(pattern, tokens, token_stems, i)
-            if positions is None or _cancelled(pattern, tokens, positions, lexicon):
-                continue
-            span = range(positions[0], positions[-1] + 1)
-            if timed:
-                weight = sum(timed[p].conf for p in positions) / len(positions)
-                phrase = " ".join(timed[p].word for p in span)
-                start, end = timed[positions[0]].start, timed[positions[-1]].end
-            else:
-                weight, phrase, start, end = 1.0, " ".join(tokens[p] for p in span), None, None
-            evidence.append(Evidence(pattern.indicator, phrase, start, end, weight))
+    for name, (weight, item) in chosen.items():
+        span = range(item.positions[0], item.last + 1)
+        if timed:
+            phrase = " ".join(timed[p].word for p in span)
+            start, end = timed[item.positions[0]].start, timed[item.last].end
+        else:
+            phrase, start, end = " ".join(tokens[p] for p in span), None, None
+        evidence.append(Evidence(name, phrase, start, end, weight))
     for key, value in (hints or {}).items():
         if key == "problem":
             for indicator in HINT_PROBLEMS.get(value, ()):
@@ -393,7 +389,7 @@ def _conclude(
             item.indicator not in best or item.weight > best[item.indicator].weight
         ):
             best[item.indicator] = item
-    indicators = tuple(sorted(best, key=list(Indicator).index))
+    indicators = tuple(sorted(best, key=_ORDER.__getitem__))
     if empty:
         urgency = Urgency.untriaged
     elif any(i in CRITICAL for i in indicators):
