@@ -174,6 +174,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "source.staff": ("pendamping", "case worker"),
     "source.correction": ("transkrip koreksi", "corrected transcript"),
     "evidence.confirmed": ("dikonfirmasi", "confirmed"),
+    "evidence.keypad": ("dipilih dengan tombol telepon", "chosen on the phone's keypad"),
     "indicators.change": ("Konfirmasi atau ubah indikator", "Confirm or change indicators"),
     "indicators.save": ("Simpan indikator", "Save indicators"),
     "urgency.save": ("Ubah urgensi", "Change urgency"),

@@ -75,7 +75,10 @@ def why_urgent(translate: i18n.Translator, case: Case | InboxRow) -> list[str]:
     for item in case.indicators:
         text = translate(f"indicator.{item.get('indicator', '')}")
         phrase = str(item.get("phrase") or "")
-        if phrase:
+        if phrase.startswith("keypad:"):
+            # Triage's evidence for what the caller pressed, not words she said.
+            text += f" ({translate('evidence.keypad')})"
+        elif phrase:
             text += f": “{phrase}”"
         if item.get("start") is not None:
             text += f" ({float(item['start']):.1f} s)"

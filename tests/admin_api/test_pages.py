@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from admin_api.i18n import Translator, negotiate
 from admin_api.messages import CATALOGUE
-from core.models import AuditEvent, CallbackRequest, Caller, Recording
+from core.models import AuditEvent, CallbackRequest, Caller, Case, Recording
 from core.states import (
     CallbackSource,
     CallbackState,
@@ -58,6 +58,11 @@ def test_inbox_page_shows_why_each_case_is_urgent(world: World, client: TestClie
     page = client.get("/cases").text
     assert page.index("Pringgasela") < page.index("desa belum diketahui")
     assert "kekerasan fisik: “dipukul” (1.0 s)" in page
+    with world.db.transaction() as s:
+        case = s.get(Case, world.ids["nowhere"])
+        assert case is not None
+        case.indicators = [{"indicator": "withholding_of_wages", "phrase": "keypad: unpaid_wages"}]
+    assert "gaji tidak dibayar (dipilih dengan tombol telepon)" in client.get("/cases").text
     assert "kritis" in page
     assert "Dukuhdempok" not in page.split("<table")[1]
     filtered = client.get("/cases?indicator=physical_violence&assignee=none&status=open").text
