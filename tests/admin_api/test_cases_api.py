@@ -101,6 +101,7 @@ def test_audio_streams_with_range_and_the_listening_is_audited(
     full = _get(client, world, "case_worker", url)
     assert full.status_code == 200 and full.headers["content-type"] == "audio/wav"
     assert full.headers["accept-ranges"] == "bytes"
+    assert "content-encoding" not in full.headers  # never gzipped: ranges are of the file
     assert full.content[:4] == b"RIFF"
     size = len(full.content)
     part = _get(client, world, "case_worker", url, headers={"Range": "bytes=0-99"})

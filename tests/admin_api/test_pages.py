@@ -76,6 +76,7 @@ def test_case_page_transcript_marks_and_actions(world: World, client: TestClient
     page = client.get(f"/cases/{case}")
     assert page.status_code == 200
     assert page.headers["cache-control"] == "no-store"
+    assert page.headers["content-encoding"] == "gzip"  # small over a slow connection
     assert "script-src 'self'" in page.headers["content-security-policy"]
     html = page.text
     assert (
