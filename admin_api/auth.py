@@ -36,6 +36,11 @@ def _digest(raw: str) -> str:
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
+def session_hash(raw: str) -> str:
+    """What the database keeps of a session cookie or a token."""
+    return _digest(raw)
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who makes a request: detached from any session, safe to pass around."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from admin_api.routes import (
+    account,
     api_auth,
     api_cases,
     api_queues,
@@ -38,4 +39,5 @@ def web_routers() -> list[APIRouter]:
         stats.web,
         audit_log.web,
         users.web,
+        account.router,
     ]

@@ -23,7 +23,8 @@ from core.states import (
 from tests.admin_api.conftest import CALLER_NUMBER, PASSWORD, World, csrf_of, web_login
 from transcription.triage import Indicator
 
-KEY = re.compile(r"""_\(\s*["']([a-z_]+\.[a-z_.]+)["']""")
+# A whole key (``_("x.y")`` or ``_("x.y", n=1)``), not a prefix joined with ``~``.
+KEY = re.compile(r"""_\(\s*["']([a-z_]+\.[a-z_.]+)["']\s*[,)]""")
 
 
 def test_every_key_used_in_a_template_exists_in_both_languages() -> None:
@@ -36,6 +37,7 @@ def test_every_key_used_in_a_template_exists_in_both_languages() -> None:
         | {f"indicator.{i}" for i in Indicator}
         | {f"referral.{k}" for k in ReferralKind}
         | {f"transcription.{t}" for t in TranscriptionStatus if t != "done"}
+        | {f"account.done_{d}" for d in ("password", "sessions", "token")}
     )
     missing = sorted(k for k in used | dynamic if k not in CATALOGUE)
     assert missing == []
