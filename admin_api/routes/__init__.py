@@ -1,16 +1,18 @@
-"""Routers per area: ``api_*`` under ``/api/v1`` (JSON), ``web_*`` for the pages."""
+"""Routers per area: the API ones go under ``/api/v1`` (JSON), the others are pages."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
 from admin_api.routes import (
+    account,
     api_auth,
     api_cases,
     api_queues,
     audit_log,
     stats,
     system,
+    users,
     web_auth,
     web_cases,
     web_queues,
@@ -18,7 +20,14 @@ from admin_api.routes import (
 
 
 def api_routers() -> list[APIRouter]:
-    return [api_auth.router, api_cases.router, api_queues.router, stats.api, audit_log.api]
+    return [
+        api_auth.router,
+        api_cases.router,
+        api_queues.router,
+        stats.api,
+        audit_log.api,
+        users.api,
+    ]
 
 
 def web_routers() -> list[APIRouter]:
@@ -29,4 +38,6 @@ def web_routers() -> list[APIRouter]:
         web_queues.router,
         stats.web,
         audit_log.web,
+        users.web,
+        account.router,
     ]

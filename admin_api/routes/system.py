@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from admin_api import i18n
 from admin_api.access import LOGIN_COOKIE, OptionalPrincipal
@@ -13,9 +13,11 @@ from admin_api.auth import csrf_ok
 from admin_api.context import app_context
 from admin_api.errors import CsrfFailed
 from admin_api.routes.web_auth import safe_next
+from admin_api.web import render
 from core import migrate
 from core.errors import DatabaseUnavailable
 from core.models import User
+from core.states import UserRole
 
 router = APIRouter()
 
@@ -39,8 +41,13 @@ def health(request: Request) -> JSONResponse:
 
 
 @router.get("/", include_in_schema=False)
-def front_page(principal: OptionalPrincipal) -> RedirectResponse:
-    return RedirectResponse("/cases" if principal else "/login", status_code=303)
+def front_page(request: Request, principal: OptionalPrincipal) -> Response:
+    """Case workers and admins start at the inbox; editors at their own front page."""
+    if principal is None:
+        return RedirectResponse("/login", status_code=303)
+    if principal.role is UserRole.editor:
+        return render(request, "home.html", {})
+    return RedirectResponse("/cases", status_code=303)
 
 
 @router.post("/language", include_in_schema=False)
