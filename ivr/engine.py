@@ -128,7 +128,7 @@ class MenuEngine:
         direction: CallDirection = CallDirection.inbound,
         callback_request_id: int | None = None,
     ) -> None:
-        record = await asyncio.to_thread(
+        record = await self.store.run(
             self.store.start_call,
             channel.call_id,
             caller_number(channel.env),
@@ -154,7 +154,7 @@ class MenuEngine:
             self._emit(state, "hangup", "caller")
             raise
         finally:
-            await asyncio.to_thread(
+            await self.store.run(
                 self.store.finish_call,
                 state.record.call_id,
                 state.outcome,
@@ -340,9 +340,9 @@ class MenuEngine:
         return state.menus.pop() if state.menus else otherwise
 
     async def _content(self, state: CallState, node: ContentNode) -> str:
-        items = await asyncio.to_thread(self.store.approved_content, node.topic, state.language)
+        items = await self.store.run(self.store.approved_content, node.topic, state.language)
         if not items and state.language != "id":
-            items = await asyncio.to_thread(self.store.approved_content, node.topic, "id")
+            items = await self.store.run(self.store.approved_content, node.topic, "id")
         if not items:
             self.stats.no_content += 1
             logger.warning("call_id=%s no approved content for topic %s", state.call_id, node.topic)
@@ -380,8 +380,8 @@ class MenuEngine:
             index += 1
 
     async def _latest(self, state: CallState, node: SegmentNode) -> str:
-        announcements = await asyncio.to_thread(self.store.announcements, state.language)
-        segment = await asyncio.to_thread(self.store.latest_segment)
+        announcements = await self.store.run(self.store.announcements, state.language)
+        segment = await self.store.run(self.store.latest_segment)
         if state.outcome is CallOutcome.hung_up:
             state.outcome = CallOutcome.listened
         try:
@@ -411,7 +411,7 @@ class MenuEngine:
             )
         except _Back:
             return self._previous_menu(state, None, node.next)
-        await asyncio.to_thread(
+        await self.store.run(
             self.store.request_callback,
             number=None,
             caller_id=state.record.caller_id,
@@ -609,7 +609,7 @@ class MenuEngine:
         if partial and len(existing) > 1:
             keep = existing[-2:]
         try:
-            report = await asyncio.to_thread(
+            report = await self.store.run(
                 self.store.submit_report,
                 call_id=state.record.call_id,
                 caller_id=state.record.caller_id,

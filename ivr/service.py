@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from core.settings import Settings
@@ -52,7 +51,7 @@ class Hotline:
     async def missed_call(self, channel: AgiChannel) -> None:
         """Store a callback request without answering; the dialplan then rejects the call."""
         self.missed_calls += 1
-        decision = await asyncio.to_thread(
+        decision = await self.store.run(
             self.store.request_callback,
             number=caller_number(channel.env),
             caller_id=None,

@@ -1,18 +1,22 @@
 """What the hotline reads and writes in the database.
 
 Every function is synchronous and opens its own short transaction; the call flow runs
-them on a thread (``asyncio.to_thread``) so the event loop that serves every call never
-waits on the database. A report is ONE transaction: the Case, its Recording and the
-transcription Job are stored together or not at all.
+them through :meth:`HotlineStore.run` on the store's own thread(s), so the event loop
+that serves every call never waits on the database. A report is ONE transaction: the
+Case, its Recording and the transcription Job are stored together or not at all.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import func, or_, select
 
@@ -33,6 +37,9 @@ from core.states import (
 )
 
 logger = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,17 @@ class HotlineStore:
         self.vault = vault
         self.clock = clock
         self.data_dir = data_dir
+        # Few threads: each one competes with the event loop for the GIL, and a database
+        # thread holding it delays every caller's next prompt (bench/hotline_load.py).
+        # SQLite writes one transaction at a time anyway; PostgreSQL gets a second.
+        self._executor = ThreadPoolExecutor(
+            max_workers=1 if db.dialect == "sqlite" else 2, thread_name_prefix="hotline-db"
+        )
+
+    async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run one of this store's functions on its database thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
 
     def start_call(
         self,
