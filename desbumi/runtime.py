@@ -218,6 +218,7 @@ class Runtime:
             server.should_exit = True
         if agi is not None:
             await agi.close()
+            hotline.close()
         waiter.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         for extra in background:

@@ -17,7 +17,7 @@ from ivr.engine import MenuEngine, Observer
 from ivr.menu import LanguageNode, Menu, load_menu, prompt_keys
 from ivr.prompts import DIGIT_KEYS, PromptLibrary
 from ivr.service import Hotline
-from ivr.store import HotlineStore
+from ivr.store import HotlineStore, StoreProcess
 from ivr.voicemail import VoicemailSweep
 
 logger = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def build_hotline(
 ) -> Hotline:
     menu = load_menu(menu_path(settings))
     vault = PhoneVault(settings.require_secret())
-    store = HotlineStore(db, vault, clock, settings.data_dir)
+    store = HotlineStore(db, vault, clock, settings.data_dir, StoreProcess(settings, clock))
     prompts = library or PromptLibrary(settings.data_dir, settings.asterisk_data_dir)
     engine = MenuEngine(menu, prompts, store, settings, clock, observer)
     return Hotline(engine, store, settings)

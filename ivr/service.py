@@ -48,6 +48,10 @@ class Hotline:
             logger.warning("call_id=%s unknown AGI script %r", channel.call_id, script[:40])
             await unavailable(channel)
 
+    def close(self) -> None:
+        """Stop the store's helper process (after the FastAGI server has stopped)."""
+        self.store.close()
+
     async def missed_call(self, channel: AgiChannel) -> None:
         """Store a callback request without answering; the dialplan then rejects the call."""
         self.missed_calls += 1

@@ -329,6 +329,7 @@ def serve(harness: Harness, body: Coroutine[Any, Any, None]) -> None:
             await harness.server.close()
             serving.cancel()
             await asyncio.gather(serving, return_exceptions=True)
+            harness.hotline.close()
 
     asyncio.run(main())
 

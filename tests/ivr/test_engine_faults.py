@@ -104,7 +104,9 @@ def hotline(settings: Settings, db: Database) -> Iterator[Hotline]:
     for key in prompt_keys(load_menu()) | set(ENGINE_PROMPTS):
         (folder / f"{key}.sln").write_bytes(b"\x00\x00" * 80)
     library = PromptLibrary(settings.data_dir, settings.asterisk_data_dir, texts={"ms": {}})
-    yield build_hotline(settings, db, SystemClock(), library=library)
+    hotline = build_hotline(settings, db, SystemClock(), library=library)
+    yield hotline
+    hotline.close()
 
 
 def run_call(hotline: Hotline, peer: FakeAsterisk, timeout_s: float = 5.0) -> FastAgiServer:
