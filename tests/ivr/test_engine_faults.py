@@ -293,3 +293,24 @@ def test_quick_exit_during_the_recording_stores_it_and_says_nothing_of_it(
         assert s.scalars(select(Case)).one().incomplete is True
         assert s.scalars(select(Recording)).one().partial is True
         assert s.scalars(select(Call)).one().outcome is CallOutcome.quick_exit
+
+
+def test_the_reference_is_read_twice_digit_by_digit(hotline: Hotline, db: Database) -> None:
+    def on_record(path: Path, attempt: int) -> Reply:
+        wav(path, 2.0)
+        return "200 result=35 (dtmf) endpos=16000"
+
+    peer = FakeAsterisk(REPORT_KEYS, on_record)
+    run_call(hotline, peer)
+    with db.read_session() as s:
+        reference = s.scalars(select(Case)).one().reference
+    start = peer.played.index("record-confirm") + 1
+    assert peer.played[start:] == [
+        "report-reference",
+        *(f"digit-{d}" for d in reference),
+        "report-reference-again",
+        *(f"digit-{d}" for d in reference),
+        "report-thanks",
+        "main-menu",
+        "quick-exit",
+    ]
