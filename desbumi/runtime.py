@@ -218,10 +218,13 @@ class Runtime:
             server.should_exit = True
         if agi is not None:
             await agi.close()
-            hotline.close()
+            await asyncio.to_thread(hotline.close)
         waiter.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        for extra in background:
+        # The prompt warm-up thread stops between two prompts (stop_threads is set): let it,
+        # so that nothing runs or logs after "stopped".
+        _done, pending = await asyncio.wait(background, timeout=10) if background else ((), ())
+        for extra in pending:
             extra.cancel()
         await asyncio.gather(*background, return_exceptions=True)
         if ami is not None:

@@ -77,7 +77,10 @@ def warm_prompts(hotline: Hotline, stop: threading.Event | None = None) -> int:
     keys = sorted(prompt_keys(engine.menu) | set(ENGINE_PROMPTS))
     languages = engine.prompts.languages_with(["main-menu"], menu_languages(engine.menu))
     missing = engine.prompts.warm(keys, languages, stop)
-    logger.info("prompts ready in %s (%s missing)", ", ".join(languages), missing)
+    if stop is not None and stop.is_set():
+        logger.info("prompt warm-up stopped: the process is stopping")
+    else:
+        logger.info("prompts ready in %s (%s missing)", ", ".join(languages), missing)
     return missing
 
 
