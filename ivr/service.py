@@ -49,7 +49,25 @@ class Hotline:
             await unavailable(channel)
 
     def close(self) -> None:
-        """Stop the store's helper process (after the FastAGI server has stopped)."""
+        """Stop the store's helper process (after the FastAGI server has stopped) and log
+        what this process counted, bad input included."""
+        stats = self.engine.stats
+        logger.info(
+            "hotline: %s calls, %s reports (%s incomplete), %s missed calls; bad input: "
+            "%s invalid keys, %s timeouts, %s empty recordings, %s prompts not playable, "
+            "%s topics without content, %s quick exits, errors %s",
+            stats.calls,
+            stats.reports,
+            stats.partial_reports,
+            self.missed_calls,
+            stats.invalid_keys,
+            stats.timeouts,
+            stats.empty_recordings,
+            stats.missing_prompts,
+            stats.no_content,
+            stats.quick_exits,
+            dict(stats.errors) or "none",
+        )
         self.store.close()
 
     async def missed_call(self, channel: AgiChannel) -> None:

@@ -10,6 +10,8 @@ the recording files Asterisk would write. Everything else is the real thing.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import struct
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -22,6 +24,7 @@ from sqlalchemy import select
 from core.clock import SystemClock
 from core.db import Database
 from core.models import Call, Case, ContentItem, Job, Recording
+from core.security import PhoneVault
 from core.settings import Settings
 from core.states import CallOutcome, ContentStatus
 from ivr.app import ENGINE_PROMPTS, build_hotline
@@ -29,6 +32,8 @@ from ivr.fastagi import FastAgiServer
 from ivr.menu import load_menu, prompt_keys
 from ivr.prompts import PromptLibrary
 from ivr.service import Hotline
+from ivr.store import HotlineStore, StoreProcess
+from tests.conftest import TEST_SECRET
 
 ENV = (
     "agi_request: agi://127.0.0.1/ivr\nagi_network_script: ivr\n"
@@ -314,3 +319,26 @@ def test_the_reference_is_read_twice_digit_by_digit(hotline: Hotline, db: Databa
         "main-menu",
         "quick-exit",
     ]
+
+
+def test_the_store_helper_process_is_replaced_when_it_dies(
+    settings: Settings, db: Database
+) -> None:
+    helper = StoreProcess(settings, SystemClock())
+    store = HotlineStore(db, PhoneVault(TEST_SECRET), SystemClock(), settings.data_dir, helper)
+
+    async def main() -> tuple[int, int]:
+        first = await store.run(store.start_call, "1700000000.1", "+6281255500001")
+        for process in list(helper._pool._processes.values()):
+            os.kill(process.pid, signal.SIGKILL)
+            process.join()
+        second = await store.run(store.start_call, "1700000000.2", "+6281255500002")
+        return first.call_id, second.call_id
+
+    try:
+        first, second = asyncio.run(main())
+    finally:
+        store.close()
+    assert first != second
+    with db.read_session() as s:
+        assert len(s.scalars(select(Call)).all()) == 2
