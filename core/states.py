@@ -112,6 +112,8 @@ class CallOutcome(StrEnum):
     listened = "listened"
     reported = "reported"
     callback_requested = "callback_requested"
+    # Connected to the counsellor on duty (the transfer node's Dial was answered).
+    transferred = "transferred"
     quick_exit = "quick_exit"
     hung_up = "hung_up"
     # The FastAGI server was down and the dialplan took a voicemail.

@@ -200,12 +200,19 @@ class AmiConnection:
             client, self._client = self._client, None
         if client is None:
             return
+        sock = getattr(client, "_socket", None)
+        if sock is not None:
+            # close() alone does not wake the library's reader thread from its recv(), and
+            # its disconnect() joins that thread without a timeout: shut the socket first.
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         try:
             client.disconnect()
         except Exception:  # noqa: S110 - a dead socket may fail to close; it is gone anyway
             pass
         # disconnect() skips the socket when connect() failed before its reader started.
-        sock = getattr(client, "_socket", None)
         if sock is not None:
             sock.close()
 

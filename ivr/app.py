@@ -17,7 +17,7 @@ from ivr.engine import MenuEngine, Observer
 from ivr.menu import LanguageNode, Menu, load_menu, prompt_keys
 from ivr.prompts import DIGIT_KEYS, PromptLibrary
 from ivr.service import Hotline
-from ivr.store import HotlineStore
+from ivr.store import HotlineStore, StoreProcess
 from ivr.voicemail import VoicemailSweep
 
 logger = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def build_hotline(
 ) -> Hotline:
     menu = load_menu(menu_path(settings))
     vault = PhoneVault(settings.require_secret())
-    store = HotlineStore(db, vault, clock, settings.data_dir)
+    store = HotlineStore(db, vault, clock, settings.data_dir, StoreProcess(settings, clock))
     prompts = library or PromptLibrary(settings.data_dir, settings.asterisk_data_dir)
     engine = MenuEngine(menu, prompts, store, settings, clock, observer)
     return Hotline(engine, store, settings)
@@ -77,7 +77,10 @@ def warm_prompts(hotline: Hotline, stop: threading.Event | None = None) -> int:
     keys = sorted(prompt_keys(engine.menu) | set(ENGINE_PROMPTS))
     languages = engine.prompts.languages_with(["main-menu"], menu_languages(engine.menu))
     missing = engine.prompts.warm(keys, languages, stop)
-    logger.info("prompts ready in %s (%s missing)", ", ".join(languages), missing)
+    if stop is not None and stop.is_set():
+        logger.info("prompt warm-up stopped: the process is stopping")
+    else:
+        logger.info("prompts ready in %s (%s missing)", ", ".join(languages), missing)
     return missing
 
 

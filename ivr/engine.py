@@ -20,7 +20,7 @@ from typing import Any
 from core.clock import Clock, in_daily_window, local_time, parse_daily_window
 from core.settings import Settings
 from core.states import CallbackSource, CallDirection, CallOutcome
-from ivr.errors import CallHungUp, PromptUnavailable
+from ivr.errors import AgiProtocolError, CallHungUp, PromptUnavailable
 from ivr.fastagi import AgiChannel, RecordEnd
 from ivr.menu import (
     PROBLEM_HINTS,
@@ -45,12 +45,24 @@ COUNTRY_HINTS = {"1": "MY", "2": "SA", "3": "HK", "4": "SG", "5": "TW", "6": "ot
 CALLBACK_TIMES = {"1": "morning", "2": "midday", "3": "afternoon", "4": "any"}
 # Less than this much audio is "we did not hear you" (Asterisk counts 8 kHz samples).
 MIN_RECORDING_SAMPLES = 8000 // 2
+# A file no larger than its header holds no audio (Asterisk's WAV header is 44 bytes).
+HEADER_BYTES = {"wav": 44}
 RECORD_ATTEMPTS = 3
 ALL_KEYS = "0123456789*#"
 REPORT_REFERENCE_REPEATS = 2
 
 # (call id, event, detail): what the engine asked Asterisk to do, for tests and metrics.
 Observer = Callable[[str, str, str], None]
+
+
+@dataclass
+class _Draft:
+    """A report being made: the keypad hints and every recording attempt so far."""
+
+    hints: dict[str, str] = field(default_factory=dict)
+    recordings: list[Path] = field(default_factory=list)
+    # Written to the database; a later hangup must not store it a second time.
+    stored: bool = False
 
 
 class QuickExit(Exception):
@@ -84,6 +96,7 @@ class EngineStats:
     reports: int = 0
     partial_reports: int = 0
     empty_recordings: int = 0
+    no_content: int = 0
     quick_exits: int = 0
     errors: Counter[str] = field(default_factory=Counter)
 
@@ -115,7 +128,7 @@ class MenuEngine:
         direction: CallDirection = CallDirection.inbound,
         callback_request_id: int | None = None,
     ) -> None:
-        record = await asyncio.to_thread(
+        record = await self.store.run(
             self.store.start_call,
             channel.call_id,
             caller_number(channel.env),
@@ -141,7 +154,7 @@ class MenuEngine:
             self._emit(state, "hangup", "caller")
             raise
         finally:
-            await asyncio.to_thread(
+            await self.store.run(
                 self.store.finish_call,
                 state.record.call_id,
                 state.outcome,
@@ -292,7 +305,7 @@ class MenuEngine:
         state.language = next(iter(offered.values()))
         prompts = [node.prompt] if node.prompt else []
         try:
-            digit = await self._ask(state, prompts, "".join(offered), node.timeout_s, 1)
+            digit = await self._ask(state, prompts, "".join(offered), self._timeout(node), 1)
         except _Back:
             digit = ""
         if digit:
@@ -300,13 +313,16 @@ class MenuEngine:
             state.path[-1].append(digit)
         return node.next
 
+    def _timeout(self, node: MenuNode | LanguageNode) -> float:
+        return node.timeout_s or self.settings.hotline.digit_timeout_s
+
     async def _menu(self, state: CallState, name: str, node: MenuNode) -> str:
         if not state.menus or state.menus[-1] != name:
             state.menus.append(name)
         prompts = [node.prompt] if node.prompt else []
         try:
             digit = await self._ask(
-                state, prompts, "".join(node.options), node.timeout_s, node.retries
+                state, prompts, "".join(node.options), self._timeout(node), node.retries
             )
         except _Back:
             return self._previous_menu(state, name, name)
@@ -324,10 +340,11 @@ class MenuEngine:
         return state.menus.pop() if state.menus else otherwise
 
     async def _content(self, state: CallState, node: ContentNode) -> str:
-        items = await asyncio.to_thread(self.store.approved_content, node.topic, state.language)
+        items = await self.store.run(self.store.approved_content, node.topic, state.language)
         if not items and state.language != "id":
-            items = await asyncio.to_thread(self.store.approved_content, node.topic, "id")
+            items = await self.store.run(self.store.approved_content, node.topic, "id")
         if not items:
+            self.stats.no_content += 1
             logger.warning("call_id=%s no approved content for topic %s", state.call_id, node.topic)
             await self._play_keys(state, ["no-content"], "#")
             return node.next
@@ -363,8 +380,8 @@ class MenuEngine:
             index += 1
 
     async def _latest(self, state: CallState, node: SegmentNode) -> str:
-        announcements = await asyncio.to_thread(self.store.announcements, state.language)
-        segment = await asyncio.to_thread(self.store.latest_segment)
+        announcements = await self.store.run(self.store.announcements, state.language)
+        segment = await self.store.run(self.store.latest_segment)
         if state.outcome is CallOutcome.hung_up:
             state.outcome = CallOutcome.listened
         try:
@@ -394,7 +411,7 @@ class MenuEngine:
             )
         except _Back:
             return self._previous_menu(state, None, node.next)
-        await asyncio.to_thread(
+        await self.store.run(
             self.store.request_callback,
             number=None,
             caller_id=state.record.caller_id,
@@ -414,10 +431,12 @@ class MenuEngine:
             return node.after_hours
         await self._play_keys(state, ["transfer-connecting"], "")
         self._emit(state, "dial", node.dial)
-        await state.channel.exec("Dial", f"{node.dial},30")
+        # g: when the counsellor hangs up, Dial returns here (its status is read and the
+        # call is stored as transferred) instead of hanging up the caller inside Dial.
+        await state.channel.exec("Dial", f"{node.dial},{node.ring_s},g")
         status = await state.channel.get_variable("DIALSTATUS")
         if status == "ANSWER":
-            state.outcome = CallOutcome.listened
+            state.outcome = CallOutcome.transferred
             return None
         logger.info("call_id=%s transfer not answered (%s)", state.call_id, status)
         await self._play_keys(state, ["transfer-unavailable"], "#")
@@ -437,17 +456,22 @@ class MenuEngine:
             self._emit(state, "consent", "declined")
             return node.declined
         self._emit(state, "consent", "given")
-        hints: dict[str, str] = {}
-        recordings: list[Path] = []
+        draft = _Draft()
         try:
-            await self._hints(state, node, hints, timeout)
-            return await self._record_and_confirm(state, node, hints, recordings)
+            await self._hints(state, node, draft.hints, timeout)
+            return await self._record_and_confirm(state, node, draft)
         except CallHungUp:
             # The caller is gone: whatever was recorded is kept and reported (incomplete).
-            await self._submit(state, hints, recordings, partial=True, hung_up=True)
+            await self._submit(state, draft, partial=True, silent=True)
             raise
         except QuickExit:
-            await self._submit(state, hints, recordings, partial=True, hung_up=False)
+            # Overheard: store what she said, and say nothing more about it.
+            await self._submit(state, draft, partial=True, silent=True)
+            raise
+        except (AgiProtocolError, TimeoutError, asyncio.CancelledError):
+            # The AGI connection broke (garbage, no answer) or the server is stopping:
+            # nothing more can be said to her, but nothing she recorded is lost.
+            await self._submit(state, draft, partial=True, silent=True)
             raise
 
     async def _hints(
@@ -489,16 +513,14 @@ class MenuEngine:
         safe_id = "".join(c for c in state.call_id if c.isalnum() or c in "._-") or "call"
         return folder / f"{safe_id}-{attempt}.{self.settings.hotline.record_format}"
 
-    async def _record_and_confirm(
-        self, state: CallState, node: RecordNode, hints: dict[str, str], recordings: list[Path]
-    ) -> str:
+    async def _record_and_confirm(self, state: CallState, node: RecordNode, draft: _Draft) -> str:
         timeout = self.settings.hotline.digit_timeout_s
         attempt = 0
         while True:
             attempt += 1
             await self._play_keys(state, ["record-now"], "#")
             target = self._recording_path(state, attempt)
-            recordings.append(target)
+            draft.recordings.append(target)
             self._emit(state, "record", target.name)
             recorded = await state.channel.record_file(
                 self.prompts.asterisk_path(target),
@@ -512,7 +534,7 @@ class MenuEngine:
                 raise CallHungUp("hung up while recording")
             if recorded.end is RecordEnd.dtmf and recorded.digit == self.menu.quick_exit_key:
                 raise QuickExit
-            heard = recorded.endpos >= MIN_RECORDING_SAMPLES and target.is_file()
+            heard = recorded.endpos >= MIN_RECORDING_SAMPLES and self._has_audio(target)
             if recorded.end is RecordEnd.error or not heard:
                 if recorded.end is RecordEnd.error:
                     self.stats.errors["record"] += 1
@@ -525,13 +547,20 @@ class MenuEngine:
                     await self._play_keys(state, [key], "")
                     continue
                 # Still nothing: the report (hints, number) is kept all the same.
-                await self._submit(state, hints, recordings, partial=True, hung_up=False)
+                await self._submit(state, draft, partial=True, silent=False)
                 return node.next
             choice = await self._confirm(state, target, timeout)
             if choice == "2" and attempt < RECORD_ATTEMPTS + 2:
                 continue
-            await self._submit(state, hints, recordings, partial=False, hung_up=False)
+            await self._submit(state, draft, partial=False, silent=False)
             return node.next
+
+    def _has_audio(self, path: Path) -> bool:
+        header = HEADER_BYTES.get(self.settings.hotline.record_format, 0)
+        try:
+            return path.stat().st_size > header
+        except OSError:
+            return False
 
     async def _confirm(self, state: CallState, target: Path, wait_s: float) -> str:
         """1 listen, 2 record again, 3 send; silence or confusion sends (nothing is lost)."""
@@ -547,26 +576,45 @@ class MenuEngine:
             return choice or "3"
 
     async def _submit(
-        self,
-        state: CallState,
-        hints: dict[str, str],
-        recordings: list[Path],
-        *,
-        partial: bool,
-        hung_up: bool,
+        self, state: CallState, draft: _Draft, *, partial: bool, silent: bool
     ) -> None:
-        """Store the report: the last recording (and an earlier one if the last is cut)."""
-        existing = [p for p in recordings if p.is_file()]
+        """Store the report once, then (unless ``silent``) read its reference out.
+
+        The caller hears "your report number is" while the transaction commits, so a
+        busy database never leaves her in silence; the digits follow once it is stored.
+        """
+        if draft.stored:
+            return
+        writing = asyncio.create_task(self._write_report(state, draft, partial=partial))
+        lead_skipped = False
+        try:
+            if not silent:
+                lead_skipped = await self._play_keys(state, ["report-reference"], "#") == "#"
+        finally:
+            # She may hang up during the lead: the report is written all the same.
+            reference = await writing
+        if silent:
+            return
+        if reference is None:
+            await self._play_keys(state, ["system-error"], "")
+        elif not lead_skipped:
+            await self._say_reference(state, reference)
+
+    async def _write_report(self, state: CallState, draft: _Draft, *, partial: bool) -> str | None:
+        """The report's transaction: the last recording (and an earlier one if the last is
+        cut). Returns the case reference, or None if it could not be stored."""
+        files = [p for p in draft.recordings if p.is_file()]
+        existing = [p for p in files if self._has_audio(p)]
         keep = existing[-1:] if existing else []
         if partial and len(existing) > 1:
             keep = existing[-2:]
         try:
-            report = await asyncio.to_thread(
+            report = await self.store.run(
                 self.store.submit_report,
                 call_id=state.record.call_id,
                 caller_id=state.record.caller_id,
                 language=state.language,
-                hints=hints,
+                hints=draft.hints,
                 recordings=keep,
                 fmt=self.settings.hotline.record_format,
                 partial=partial,
@@ -579,12 +627,10 @@ class MenuEngine:
                 state.call_id,
                 ", ".join(p.name for p in keep),
             )
-            if not hung_up:
-                await self._play_keys(state, ["system-error"], "")
-            return
-        for superseded in set(existing) - set(keep):
+            return None
+        draft.stored = True
+        for superseded in set(files) - set(keep):
             superseded.unlink(missing_ok=True)
-        recordings.clear()
         self.stats.reports += 1
         if partial:
             self.stats.partial_reports += 1
@@ -597,13 +643,12 @@ class MenuEngine:
             " (incomplete)" if partial else "",
         )
         self._emit(state, "report", report.reference)
-        if not hung_up:
-            await self._say_reference(state, report.reference)
+        return report.reference
 
     async def _say_reference(self, state: CallState, reference: str) -> None:
+        """The digits after the lead (already played), then once more with its own lead."""
         for repeat in range(REPORT_REFERENCE_REPEATS):
-            lead = "report-reference" if repeat == 0 else "report-reference-again"
-            if await self._play_keys(state, [lead], "#") == "#":
+            if repeat and await self._play_keys(state, ["report-reference-again"], "#") == "#":
                 return
             for digit in reference:
                 await self._play_keys(state, [f"digit-{digit}"], "")

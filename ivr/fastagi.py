@@ -177,7 +177,9 @@ class AgiChannel:
         self._writer.write(text.encode("utf-8") + b"\n")
         try:
             await self._writer.drain()
-            result = await asyncio.wait_for(self._read_reply(), timeout_s or self.timeout_s)
+            # asyncio.timeout, not wait_for: no extra task and loop turn per command.
+            async with asyncio.timeout(timeout_s or self.timeout_s):
+                result = await self._read_reply()
         except (ConnectionError, asyncio.IncompleteReadError) as exc:
             raise CallHungUp(type(exc).__name__) from None
         verb = text.split(" ", 1)[0]

@@ -53,7 +53,8 @@ class MenuNode(_Node):
 
     type: Literal["menu"]
     options: dict[str, str]
-    timeout_s: float = Field(default=6.0, gt=0, le=60)
+    # Seconds to wait for a key; empty: DESBUMI_HOTLINE__DIGIT_TIMEOUT_S.
+    timeout_s: float | None = Field(default=None, gt=0, le=60)
     retries: int = Field(default=3, ge=1, le=10)
     # Where a caller goes who never presses a valid key.
     fallback: str
@@ -76,7 +77,8 @@ class LanguageNode(_Node):
     type: Literal["language"]
     languages: dict[str, str]
     next: str
-    timeout_s: float = Field(default=5.0, gt=0, le=60)
+    # Seconds to wait for a key; empty: DESBUMI_HOTLINE__DIGIT_TIMEOUT_S.
+    timeout_s: float | None = Field(default=None, gt=0, le=60)
 
 
 class ContentNode(_Node):
@@ -118,8 +120,11 @@ class TransferNode(_Node):
     """Dial the counsellor on duty in office hours; otherwise go to ``after_hours``."""
 
     type: Literal["transfer"]
+    # An Asterisk dial string, e.g. PJSIP/counsellor or Local/100@desk.
     dial: str
     office_hours: str = "08:00-16:00"
+    # Seconds the counsellor's phone rings before the caller goes to ``after_hours``.
+    ring_s: int = Field(default=30, ge=5, le=120)
     after_hours: str
 
     @field_validator("office_hours")

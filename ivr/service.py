@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from core.settings import Settings
@@ -49,10 +48,32 @@ class Hotline:
             logger.warning("call_id=%s unknown AGI script %r", channel.call_id, script[:40])
             await unavailable(channel)
 
+    def close(self) -> None:
+        """Stop the store's helper process (after the FastAGI server has stopped) and log
+        what this process counted, bad input included."""
+        stats = self.engine.stats
+        logger.info(
+            "hotline: %s calls, %s reports (%s incomplete), %s missed calls; bad input: "
+            "%s invalid keys, %s timeouts, %s empty recordings, %s prompts not playable, "
+            "%s topics without content, %s quick exits, errors %s",
+            stats.calls,
+            stats.reports,
+            stats.partial_reports,
+            self.missed_calls,
+            stats.invalid_keys,
+            stats.timeouts,
+            stats.empty_recordings,
+            stats.missing_prompts,
+            stats.no_content,
+            stats.quick_exits,
+            dict(stats.errors) or "none",
+        )
+        self.store.close()
+
     async def missed_call(self, channel: AgiChannel) -> None:
         """Store a callback request without answering; the dialplan then rejects the call."""
         self.missed_calls += 1
-        decision = await asyncio.to_thread(
+        decision = await self.store.run(
             self.store.request_callback,
             number=caller_number(channel.env),
             caller_id=None,

@@ -3,10 +3,14 @@
 The fallback in ``deploy/asterisk/extensions_desbumi.conf`` records to
 ``<data_dir>/voicemail/<uniqueid>.wav`` and writes the caller's number beside it
 (``<uniqueid>.caller``: the dialplan cannot encrypt). This sweep turns each finished
-file into a Call, a Case, its Recording and a transcription Job in ONE transaction; the
-audio stays where Asterisk wrote it. The Call's unique Asterisk id marks a file as done:
-the next sweep deletes its number file, and a sweep that died before its commit simply
-runs again. Nothing is moved or deleted before the database has the report.
+file into a Case, its Recording and a transcription Job in ONE transaction; the audio
+stays where Asterisk wrote it. The Recording row marks a file as done: the next sweep
+deletes its number file, and a sweep that died before its commit simply runs again.
+Nothing is moved or deleted before the database has the report.
+
+When the FastAGI server died in the middle of a call, that call already has its Call
+row (the same Asterisk unique id): the voicemail belongs to it, and to the report the
+caller had already sent in that call, if any.
 """
 
 from __future__ import annotations
@@ -20,9 +24,9 @@ from sqlalchemy.orm import Session
 
 from core.callers import caller_for_number
 from core.cases import create_report_case
-from core.models import Call
+from core.models import Call, Caller, Case, Recording
 from core.periodic import PeriodicTask
-from core.recordings import add_recording
+from core.recordings import add_recording, stored_path
 from core.security import PhoneVault
 from core.settings import Settings
 from core.states import CallDirection, CallOutcome
@@ -48,16 +52,17 @@ class VoicemailSweep:
             return 0
         settle = self.settings.hotline.voicemail_settle_s
         files = sorted(self.folder.glob("*.wav"))
+        data_dir = self.settings.data_dir
         done = set(
             session.scalars(
-                select(Call.asterisk_uniqueid).where(
-                    Call.asterisk_uniqueid.in_([audio.stem for audio in files])
+                select(Recording.path).where(
+                    Recording.path.in_([stored_path(audio, data_dir) for audio in files])
                 )
             )
         )
         count = 0
         for audio in files:
-            if audio.stem in done:
+            if stored_path(audio, data_dir) in done:
                 # Stored by an earlier sweep: only the plain-text number is left to remove.
                 audio.with_suffix(".caller").unlink(missing_ok=True)
                 continue
@@ -77,18 +82,33 @@ class VoicemailSweep:
         if number_file.is_file():
             number = number_file.read_text(encoding="utf-8", errors="replace").strip()
         caller = caller_for_number(session, self.vault, number, now=now)
-        call = Call(
-            asterisk_uniqueid=audio.stem,
-            caller_id=caller.id if caller else None,
-            direction=CallDirection.inbound,
-            started_at=datetime.fromtimestamp(audio.stat().st_mtime, tz=now.tzinfo),
-            ended_at=now,
-            menu_path=[["fallback_voicemail"]],
-            outcome=CallOutcome.fallback_voicemail,
-        )
-        session.add(call)
-        session.flush()
-        case = create_report_case(session, now=now, caller=caller, call_id=call.id, incomplete=True)
+        call = session.scalar(select(Call).where(Call.asterisk_uniqueid == audio.stem))
+        case = None
+        if call is None:
+            call = Call(
+                asterisk_uniqueid=audio.stem,
+                caller_id=caller.id if caller else None,
+                direction=CallDirection.inbound,
+                started_at=datetime.fromtimestamp(audio.stat().st_mtime, tz=now.tzinfo),
+                menu_path=[],
+            )
+            session.add(call)
+            session.flush()
+        else:
+            # The server died mid-call: the voicemail goes with what the call already sent.
+            case = session.scalar(select(Case).where(Case.call_id == call.id).limit(1))
+        call.ended_at = now
+        call.menu_path = [*call.menu_path, ["fallback_voicemail"]]
+        if call.outcome is not CallOutcome.reported:
+            call.outcome = CallOutcome.fallback_voicemail
+        if case is None:
+            case = create_report_case(
+                session,
+                now=now,
+                caller=caller if caller is not None else _caller_of(session, call),
+                call_id=call.id,
+                incomplete=True,
+            )
         add_recording(
             session,
             audio,
@@ -101,4 +121,8 @@ class VoicemailSweep:
             partial=False,
         )
         self.ingested += 1
-        logger.info("fallback voicemail ingested as case %s", case.id)
+        logger.info("call %s: fallback voicemail ingested into case %s", call.id, case.id)
+
+
+def _caller_of(session: Session, call: Call) -> Caller | None:
+    return session.get(Caller, call.caller_id) if call.caller_id is not None else None

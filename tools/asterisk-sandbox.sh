@@ -107,6 +107,8 @@ load => app_record.so
 load => app_senddtmf.so
 load => app_read.so
 load => app_dial.so
+; Dial bridges the caller with the counsellor (a transfer).
+load => bridge_simple.so
 load => app_exec.so
 load => app_echo.so
 load => app_userevent.so

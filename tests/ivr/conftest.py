@@ -8,6 +8,7 @@ machine that cannot build it fails these tests with the reason, it never skips t
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import time
@@ -52,8 +53,12 @@ class Asterisk:
     def stop(self) -> None:
         _sandbox("stop", str(self.directory))
 
-    def ami(self, *actions: dict[str, str], settle_s: float = 0.3) -> str:
-        """Log in, send ``actions``, return everything AMI said (events included)."""
+    def ami(self, *actions: dict[str, str], settle_s: float = 0.3, until: str | None = None) -> str:
+        """Log in, send ``actions``, return everything AMI said (events included).
+
+        Reads for ``settle_s`` seconds, or with ``until`` (a regular expression) as soon
+        as it matches what came (``settle_s`` is then the longest wait).
+        """
         with socket.create_connection(("127.0.0.1", self.ami_port), timeout=5) as sock:
             stream = sock.makefile("rwb")
             stream.readline()
@@ -63,14 +68,21 @@ class Asterisk:
             ):
                 stream.write("".join(f"{k}: {v}\r\n" for k, v in action.items()).encode() + b"\r\n")
                 stream.flush()
-            time.sleep(settle_s)
+            if until is None:
+                time.sleep(settle_s)
+            deadline = time.monotonic() + settle_s
             sock.settimeout(0.2)
             received = b""
-            try:
-                while chunk := sock.recv(65536):
-                    received += chunk
-            except TimeoutError:
-                pass
+            while True:
+                try:
+                    chunk = sock.recv(65536)
+                except TimeoutError:
+                    chunk = b""
+                received += chunk
+                if until is not None and re.search(until.encode(), received):
+                    break
+                if (until is None and not chunk) or time.monotonic() > deadline:
+                    break
         return received.decode("utf-8", "replace")
 
     def originate_caller(self) -> str:

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import wave
+from array import array
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from core.clock import SystemClock
+from core.clock import Clock, SystemClock
 from core.db import Database
 from core.settings import Settings
 from ivr.app import build_hotline
@@ -97,9 +100,15 @@ class Trace:
 
 
 class Harness:
-    """A FastAGI server for the hotline and the scripted callers of one test."""
+    """A FastAGI server for the hotline and the scripted callers of one test.
 
-    def __init__(self, site: HotlineSite, settings: Settings, db: Database) -> None:
+    Script ``counsellor`` (context ``desk``) answers a transfer: it records what it
+    hears into ``<data_dir>/desk/<n>.wav`` for a few seconds, then hangs up.
+    """
+
+    def __init__(
+        self, site: HotlineSite, settings: Settings, db: Database, clock: Clock | None = None
+    ) -> None:
         self.site = site
         self.settings = settings
         self.db = db
@@ -108,22 +117,58 @@ class Harness:
             settings.data_dir, settings.asterisk_data_dir, texts={"id": TEST_TEXTS, "ms": {}}
         )
         self.hotline: Hotline = build_hotline(
-            settings, db, SystemClock(), observer=self._observe, library=library
+            settings, db, clock or SystemClock(), observer=self._observe, library=library
         )
         self.scripts: list[Sequence[Step]] = []
         self.caller_errors: list[str] = []
+        self.counsellor_heard: list[Path] = []
+        # (event, detail prefix): when the hotline leg reports it, its socket is cut as if
+        # the FastAGI server process had died.
+        self.crash_on: tuple[str, str] | None = None
+        self._hotline_legs: dict[str, AgiChannel] = {}
+        # Legs whose AGI session ended: the hotline's and the scripted callers'.
+        self.ended = {"hotline": 0, "caller": 0}
         self.server = FastAgiServer(self._dispatch, "127.0.0.1", site.asterisk.agi_port, 60)
 
     def _observe(self, channel: str, event: str, detail: str) -> None:
-        trace = self.traces[channel.rsplit(";", 1)[0]]
+        base = channel.rsplit(";", 1)[0]
+        trace = self.traces[base]
         trace.events.append((event, detail))
         trace.changed.set()
+        if self.crash_on and event == self.crash_on[0] and detail.startswith(self.crash_on[1]):
+            self.crash_on = None
+            trace.events.append(("crash", ""))
+            # What the kernel does to the sockets of a process that dies.
+            self._hotline_legs[base]._writer.transport.abort()
 
     async def _dispatch(self, channel: AgiChannel) -> None:
-        if channel.env.get("network_script") == "caller":
-            await self._caller(channel)
-        else:
-            await self.hotline(channel)
+        script = channel.env.get("network_script")
+        if script == "counsellor":
+            await self._counsellor(channel)
+            return
+        leg = "caller" if script == "caller" else "hotline"
+        try:
+            if leg == "caller":
+                await self._caller(channel)
+            else:
+                self._hotline_legs[channel.env.get("channel", "").rsplit(";", 1)[0]] = channel
+                await self.hotline(channel)
+        finally:
+            self.ended[leg] += 1
+
+    async def _counsellor(self, channel: AgiChannel) -> None:
+        folder = self.settings.data_dir / "desk"
+        folder.mkdir(exist_ok=True)
+        name = f"{len(self.counsellor_heard) + 1}"
+        self.counsellor_heard.append(folder / f"{name}.wav")
+        await channel.record_file(
+            str(self.site.asterisk_dir / "desk" / name),
+            "wav",
+            escape_digits="",
+            max_ms=4000,
+            beep=False,
+        )
+        await channel.hangup()
 
     async def _caller(self, channel: AgiChannel) -> None:
         trace = self.traces[channel.env["channel"].rsplit(";", 1)[0]]
@@ -151,7 +196,7 @@ class Harness:
         """Place one call whose caller follows ``steps``; returns the hotline leg's trace."""
         self.scripts.append(steps)
         before = set(self.traces)
-        completed = self.server.completed_calls
+        ended = dict(self.ended)
         await asyncio.to_thread(
             self.site.asterisk.ami,
             {
@@ -166,7 +211,7 @@ class Harness:
         )
         # Both legs must finish: the hotline's and the caller's.
         for _ in range(int(wait_s * 10)):
-            if self.server.completed_calls >= completed + 2:
+            if all(self.ended[leg] > ended[leg] for leg in ended):
                 break
             await asyncio.sleep(0.1)
         new = [name for name in self.traces if name not in before]
@@ -222,13 +267,21 @@ def install_dialplan(site: HotlineSite, settings: Settings) -> None:
         settings.data_dir, settings.asterisk_data_dir, texts={"id": TEST_TEXTS, "ms": {}}
     )
     render(settings, etc, library)
-    # A caller who speaks after the apology and the beep (for the fallback voicemail).
+    agi = f"agi://127.0.0.1:{site.asterisk.agi_port}"
     with (etc / "extensions_desbumi.conf").open("a", encoding="utf-8") as handle:
+        # A caller who speaks after the apology and the beep, then hangs up (the fallback
+        # voicemail keeps what was recorded when she hangs up).
         handle.write(
             "\n[speaker]\nexten => _[a-z].,1,Answer()\n"
-            " same => n,Playback(silence/5)\n"
+            " same => n,Playback(silence/3)\n"
             f" same => n,Playback({site.asterisk_dir}/speech/${{EXTEN}})\n"
-            " same => n,Playback(silence/7)\n same => n,Hangup()\n"
+            " same => n,Hangup()\n"
+        )
+        # The counsellor on duty, for transfers: one who answers, one who is busy.
+        handle.write(
+            f"\n[desk]\nexten => _X.,1,Answer()\n same => n,AGI({agi}/counsellor)\n"
+            " same => n,Hangup()\n"
+            "\n[desk-busy]\nexten => _X.,1,Busy(2)\n"
         )
     output = site.cli("dialplan reload")
     assert "Dialplan reloaded" in output or "reload" in output.lower(), output
@@ -262,3 +315,42 @@ def speech(site: HotlineSite, name: str, text: str) -> tuple[str, float]:
     )
     seconds = target.stat().st_size / 16000
     return str(site.asterisk_dir / "speech" / name), seconds
+
+
+def serve(harness: Harness, body: Coroutine[Any, Any, None]) -> None:
+    """Run ``body`` (which places calls) with the harness's FastAGI server up."""
+
+    async def main() -> None:
+        await harness.server.start()
+        serving = asyncio.create_task(harness.server.serve_forever())
+        try:
+            await body
+        finally:
+            await harness.server.close()
+            serving.cancel()
+            await asyncio.gather(serving, return_exceptions=True)
+            harness.hotline.close()
+
+    asyncio.run(main())
+
+
+def telephone_audio(target_base: Path, seconds: float, *, tone_hz: int = 440) -> None:
+    """A tone as 8 kHz ``.sln``, ``.ulaw`` and ``.gsm`` files (what Asterisk plays as-is)."""
+    target_base.parent.mkdir(parents=True, exist_ok=True)
+    source = f"sine=frequency={tone_hz}:sample_rate=8000:duration={seconds}"
+    outputs = {
+        "sln": ["-f", "s16le", "-c:a", "pcm_s16le"],
+        "ulaw": ["-f", "mulaw", "-c:a", "pcm_mulaw"],
+        "gsm": ["-f", "gsm", "-c:a", "libgsm"],
+    }
+    command = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", source]
+    for fmt, args in outputs.items():
+        command += ["-ar", "8000", "-ac", "1", *args, f"{target_base}.{fmt}"]
+    subprocess.run(command, check=True)
+
+
+def loudness(path: Path) -> float:
+    """Mean absolute sample value of a 16-bit WAV (0 for silence)."""
+    with wave.open(str(path), "rb") as reader:
+        samples = array("h", reader.readframes(reader.getnframes()))
+    return sum(abs(s) for s in samples) / max(1, len(samples))

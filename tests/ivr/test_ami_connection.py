@@ -55,6 +55,8 @@ def connection(asterisk: Asterisk) -> Iterator[tuple[AmiConnection, Events]]:
     assert ami.wait_connected(10)
     yield ami, events
     ami.close()
+    # No thread is left behind (the library's reader used to block close() for good).
+    assert ami._thread is not None and not ami._thread.is_alive()
 
 
 def test_actions_and_events(connection: tuple[AmiConnection, Events]) -> None:

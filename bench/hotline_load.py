@@ -1,0 +1,782 @@
+"""Benchmark: simultaneous hotline calls on a real Asterisk, against a pure-dialplan IVR.
+
+Each call is a caller reporting a problem: the language, option 2, consent, two keypad
+hints, a village code, about four seconds of real speech (espeak-ng) after the beep,
+``#``, then 3 to send; she hangs up when the thanks start. The same calls run, in the
+same run, through two IVRs on the same Asterisk:
+
+* ``fastagi``: the real ``desbumi agi`` process (the shipped menu and prompts, SQLite or
+  PostgreSQL; every report written as Case + Recording + Job in one transaction);
+* ``dialplan``: the baseline, the same flow and the same prompt files as plain dialplan
+  (Background / WaitExten / Read / Record), which stores nothing in any database.
+
+Latency is measured the same way for both, from Asterisk's own timestamped AMI events on
+the IVR's channel: from ``DTMFEnd`` (a key received) to the start of the next prompt
+(``AGIExecStart`` of STREAM FILE / GET DATA for FastAGI, ``Newexten`` of Background /
+Playback / Read for the dialplan). The callers are driven from this process (FastAGI on
+their own legs, reacting to those events), so their cost is not the server's.
+
+    sudo .venv/bin/python bench/hotline_load.py [--calls 20,100,200] [--rate 20]
+        [--database-url postgresql://...] [--profile DIR]
+
+Needs root (the Asterisk sandbox is a chroot). Prints one table; nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from sqlalchemy import func, select  # noqa: E402
+
+from core.db import Database  # noqa: E402
+from core.models import Case, Job, Recording  # noqa: E402
+from core.settings import Settings, load_settings  # noqa: E402
+from ivr.app import ENGINE_PROMPTS  # noqa: E402
+from ivr.fastagi import AgiChannel, FastAgiServer  # noqa: E402
+from ivr.menu import load_menu, prompt_keys  # noqa: E402
+from ivr.prompts import PromptLibrary  # noqa: E402
+
+SANDBOX = REPO / "tools" / "asterisk-sandbox.sh"
+DESBUMI = REPO / ".venv" / "bin" / "desbumi"
+BENCH_USER, BENCH_SECRET = "bench", "bench-secret"
+SPEECH = (
+    "Saya bekerja di Malaysia. Paspor saya ditahan majikan dan gaji saya belum dibayar "
+    "selama tiga bulan."
+)
+# (prompt the caller waits for, what she does). "speak": talk after the beep, then #.
+SCRIPT = (
+    ("choose-language", "1"),
+    ("main-menu", "2"),
+    ("consent", "1"),
+    ("hint-problem", "2"),
+    ("hint-country", "1"),
+    ("hint-village", "1234#"),
+    ("record", "speak"),
+    ("record-confirm", "3"),
+    ("report-thanks", "hangup"),
+)
+# Asterisk names them BackGround, Playback, Read, Record in its events.
+PLAY_APPS = {"background", "playback", "read"}
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# --- Asterisk: the sandbox, a benchmark AMI user, the baseline dialplan -----------------
+
+
+@dataclass
+class Sandbox:
+    directory: Path
+    ami_port: int
+    agi_port: int
+    driver_port: int
+    root: Path = Path()
+    inner: Path = Path()
+
+    def start(self) -> None:
+        sip = free_port(socket.SOCK_DGRAM)
+        run = [str(SANDBOX), "start", str(self.directory), str(self.ami_port), str(sip)]
+        subprocess.run([*run, str(self.agi_port)], check=True)
+        self.root = Path(subprocess.check_output([str(SANDBOX), "build"], text=True).strip())
+        self.inner = Path((self.directory / "inner").read_text().strip())
+
+    def stop(self) -> None:
+        subprocess.run([str(SANDBOX), "stop", str(self.directory)], check=False)
+
+    @property
+    def pid(self) -> int:
+        return int((self.directory / "pid").read_text())
+
+    def cli(self, command: str) -> str:
+        conf = f"/{(self.inner / 'etc' / 'asterisk.conf').relative_to(self.root)}"
+        done = subprocess.run(
+            ["chroot", str(self.root), "/usr/sbin/asterisk", "-C", conf, "-rx", command],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return done.stdout + done.stderr
+
+    def seen_by_asterisk(self, host_path: Path) -> Path:
+        return Path("/") / host_path.relative_to(self.root)
+
+    def configure(self, dialplan: str) -> None:
+        """Timestamped events for a benchmark AMI user; the two IVRs' dialplan."""
+        etc = self.inner / "etc"
+        (etc / "manager.conf").write_text(
+            "[general]\nenabled = yes\nbindaddr = 127.0.0.1\n"
+            f"port = {self.ami_port}\ntimestampevents = yes\n"
+            f"[{BENCH_USER}]\nsecret = {BENCH_SECRET}\n"
+            "read = system,call,agi,dtmf,dialplan,user\nwrite = all\n"
+            # Only what the benchmark reads: VarSet alone would flood the socket.
+            "eventfilter = Event: (DTMFEnd|AGIExecStart|AGIExecEnd|Newexten|UserEvent|Hangup)\n"
+        )
+        with (etc / "extensions_desbumi.conf").open("a", encoding="utf-8") as handle:
+            handle.write(dialplan)
+        self.cli("manager reload")
+        self.cli("dialplan reload")
+
+
+def baseline_dialplan(prompt: dict[str, str], record_dir: Path, driver_port: int) -> str:
+    """The same flow as plain dialplan, playing the same files as the menu engine."""
+    digits = "&".join(prompt[f"digit-{d}"] for d in "482913")
+    return f"""
+[bench-caller]
+exten => _c.,1,Answer()
+ same => n,AGI(agi://127.0.0.1:{driver_port}/caller)
+ same => n,Hangup()
+
+[bench-dp]
+exten => s,1,Answer()
+ same => n,Background({prompt["choose-language"]})
+ same => n,WaitExten(5)
+exten => _[12t],1,Goto(bench-dp-main,s,1)
+
+[bench-dp-main]
+exten => s,1,Background({prompt["main-menu"]})
+ same => n,WaitExten(6)
+exten => 2,1,Goto(bench-dp-consent,s,1)
+exten => _[i],1,Playback({prompt["invalid-choice"]})
+ same => n,Goto(bench-dp-main,s,1)
+exten => t,1,Playback({prompt["goodbye"]})
+ same => n,Hangup()
+
+[bench-dp-consent]
+exten => s,1,Background({prompt["report-intro"]})
+ same => n,Background({prompt["consent"]})
+ same => n,WaitExten(6)
+exten => 1,1,Goto(bench-dp-problem,s,1)
+exten => _[2it],1,Goto(bench-dp-main,s,1)
+
+[bench-dp-problem]
+exten => s,1,Background({prompt["hint-problem"]})
+ same => n,WaitExten(6)
+exten => _[1-6t],1,Goto(bench-dp-country,s,1)
+
+[bench-dp-country]
+exten => s,1,Background({prompt["hint-country"]})
+ same => n,WaitExten(6)
+exten => _[1-6t],1,Goto(bench-dp-village,s,1)
+
+[bench-dp-village]
+exten => s,1,Read(VILLAGE,{prompt["hint-village"]},10,,1,6)
+ same => n,Playback({prompt["record-now"]})
+ same => n,Record({record_dir}/${{UNIQUEID}}.wav,6,180,k)
+ same => n,Goto(bench-dp-confirm,s,1)
+
+[bench-dp-confirm]
+exten => s,1,Background({prompt["record-confirm"]})
+ same => n,WaitExten(6)
+exten => _[3t],1,Playback({prompt["report-reference"]}&{digits})
+ same => n,Playback({prompt["report-reference-again"]}&{digits})
+ same => n,Background({prompt["report-thanks"]})
+ same => n,Goto(bench-dp-main,s,1)
+"""
+
+
+# --- AMI: a small asyncio client for timestamped events ---------------------------------
+
+
+class Ami:
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+        self.listeners: list[Calls] = []
+        self._counter = 0
+        self._replies: dict[str, asyncio.Future[dict[str, str]]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def connect(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection(
+            "127.0.0.1", self.port, limit=1 << 20
+        )
+        await self.reader.readline()
+        self._task = asyncio.create_task(self._read())
+        reply = await self.action("Login", Username=BENCH_USER, Secret=BENCH_SECRET)
+        if reply.get("Response") != "Success":
+            raise RuntimeError(f"AMI login failed: {reply}")
+
+    async def action(self, name: str, **fields: str) -> dict[str, str]:
+        if self.writer is None:
+            raise RuntimeError("AMI not connected")
+        self._counter += 1
+        action_id = f"b{self._counter}"
+        future: asyncio.Future[dict[str, str]] = asyncio.get_running_loop().create_future()
+        self._replies[action_id] = future
+        text = f"Action: {name}\r\nActionID: {action_id}\r\n"
+        text += "".join(f"{k}: {v}\r\n" for k, v in fields.items())
+        self.writer.write(text.encode() + b"\r\n")
+        await self.writer.drain()
+        return await asyncio.wait_for(future, 30)
+
+    async def _read(self) -> None:
+        if self.reader is None:
+            raise RuntimeError("AMI not connected")
+        message: dict[str, str] = {}
+        while line := await self.reader.readline():
+            text = line.decode("utf-8", "replace").rstrip("\r\n")
+            if text:
+                key, _, value = text.partition(":")
+                message[key] = value.strip()
+                continue
+            if "Event" in message:
+                for listener in self.listeners:
+                    listener.event(message)
+            elif (future := self._replies.pop(message.get("ActionID", ""), None)) is not None:
+                future.set_result(message)
+            message = {}
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
+# --- the calls ------------------------------------------------------------------------
+
+
+@dataclass
+class Call:
+    exten: str
+    prompts: list[tuple[float, str]] = field(default_factory=list)
+    keys: list[tuple[float, str]] = field(default_factory=list)
+    # (DTMF received -> next prompt starting, in seconds; the prompt)
+    latencies: list[tuple[float, str]] = field(default_factory=list)
+    # FastAGI only: Asterisk answered the command the key ended -> it received the next
+    # one, i.e. the share of the latency spent in the server (and the socket both ways).
+    server_share: list[float] = field(default_factory=list)
+    last_agi_end: float = 0.0
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    fallback: bool = False
+    ended_at: float | None = None
+    finished: bool = False
+    error: str = ""
+
+
+class Calls:
+    """Routes AMI events to the calls of one round; keeps what the measurement needs."""
+
+    def __init__(self, prefix: str, path_keys: dict[str, str]) -> None:
+        self.prefix = prefix
+        self.path_keys = path_keys
+        self.calls: dict[str, Call] = {}
+        self.active = 0
+        self.peak = 0
+        self.originated = False
+        self.all_ended = asyncio.Event()
+
+    def add(self, exten: str) -> Call:
+        call = self.calls[exten] = Call(exten)
+        return call
+
+    def _call(self, channel: str) -> Call | None:
+        # Local/c0300007@bench-caller-0000001a;1 -> c0300007; only the IVR leg (;1).
+        if not channel.endswith(";1") or not channel.startswith(f"Local/{self.prefix}"):
+            return None
+        return self.calls.get(channel[len("Local/") :].split("@", 1)[0])
+
+    def event(self, event: dict[str, str]) -> None:
+        call = self._call(event.get("Channel", ""))
+        if call is None:
+            return
+        stamp = float(event.get("Timestamp", "0") or 0)
+        name = event["Event"]
+        prompt = None
+        if name == "AGIExecStart":
+            words = event.get("Command", "").split()
+            if words[:2] in (["STREAM", "FILE"], ["GET", "DATA"]) and len(words) > 2:
+                prompt = self.path_keys.get(words[2], words[2])
+            elif words[:2] == ["RECORD", "FILE"]:
+                prompt = "record"
+        elif name == "Newexten":
+            app, data = event.get("Application", "").lower(), event.get("AppData", "")
+            if app in PLAY_APPS:
+                path = data.split(",")[1] if app == "read" else data.split("&")[0]
+                prompt = self.path_keys.get(path, path)
+            elif app == "record":
+                prompt = "record"
+        elif name == "AGIExecEnd":
+            call.last_agi_end = stamp
+        elif name == "DTMFEnd" and event.get("Direction") == "Received":
+            call.keys.append((stamp, event.get("Digit", "")))
+        elif name == "UserEvent" and event.get("UserEvent") == "DesbumiFallback":
+            call.fallback = True
+        elif name == "Hangup":
+            call.ended_at = time.monotonic()
+            self.active -= 1
+            if self.originated and all(c.ended_at for c in self.calls.values()):
+                self.all_ended.set()
+        if prompt is not None:
+            last_prompt = call.prompts[-1][0] if call.prompts else 0.0
+            pressed = [t for t, _ in call.keys if t >= last_prompt]
+            if pressed and prompt != "record":
+                call.latencies.append((stamp - pressed[-1], prompt))
+                if name == "AGIExecStart" and call.last_agi_end >= pressed[-1]:
+                    call.server_share.append(stamp - call.last_agi_end)
+            call.prompts.append((stamp, prompt))
+        call.changed.set()
+
+    async def wait_prompt(self, call: Call, key: str, seen: int, timeout_s: float) -> int:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            for index in range(seen, len(call.prompts)):
+                if call.prompts[index][1] == key:
+                    return index + 1
+            call.changed.clear()
+            left = deadline - time.monotonic()
+            if left <= 0 or call.ended_at is not None:
+                raise TimeoutError(f"waited in vain for {key}; heard {call.prompts[-3:]}")
+            try:
+                await asyncio.wait_for(call.changed.wait(), left)
+            except TimeoutError:
+                pass
+
+
+class Driver:
+    """The callers' legs (FastAGI script ``caller``): they press keys and speak."""
+
+    def __init__(self, speech: str, seed: int) -> None:
+        self.speech = speech
+        self.rng = random.Random(seed)
+        self.round: Calls | None = None
+
+    async def __call__(self, channel: AgiChannel) -> None:
+        calls = self.round
+        call = calls.calls.get(channel.env.get("extension", "")) if calls else None
+        if calls is None or call is None:
+            await channel.hangup()
+            return
+        seen = 0
+        try:
+            for key, action in SCRIPT:
+                seen = await calls.wait_prompt(call, key, seen, 90)
+                # A caller's reaction time; keys come while the prompt plays (barge-in).
+                await asyncio.sleep(self.rng.uniform(0.4, 1.2))
+                if action == "hangup":
+                    call.finished = True
+                    await channel.hangup()
+                    return
+                if action == "speak":
+                    await channel.stream_file(self.speech, "")
+                    action = "#"
+                await channel.exec("SendDTMF", action)
+        except TimeoutError as exc:
+            call.error = str(exc)
+            await channel.hangup()
+
+
+@dataclass
+class Round:
+    variant: str
+    calls: int
+    completed: int
+    failed: int
+    peak: int
+    latencies: list[tuple[float, str]]
+    wall_s: float
+    server_cpu_s: float | None
+    asterisk_cpu_s: float
+    machine_busy: float
+    loadavg: str
+    errors: list[str]
+    server_share: list[float]
+    stored: int | None = None
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time of ``pid`` and its descendants (the server's database helper process)."""
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        child = int(stat.parent.name)
+        parents[child] = int(fields[1])
+        ticks[child] = int(fields[11]) + int(fields[12])
+    tree, todo = {pid}, [pid]
+    while todo:
+        parent = todo.pop()
+        for child, ppid in parents.items():
+            if ppid == parent and child not in tree:
+                tree.add(child)
+                todo.append(child)
+    return sum(ticks.get(p, 0) for p in tree) / os.sysconf("SC_CLK_TCK")
+
+
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def machine_ticks() -> tuple[int, int]:
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
+
+
+async def run_round(
+    ami: Ami,
+    driver: Driver,
+    sandbox: Sandbox,
+    path_keys: dict[str, str],
+    *,
+    variant: str,
+    number: int,
+    calls: int,
+    rate: float,
+    server_pid: int | None,
+    db: Database | None,
+) -> Round:
+    prefix = f"c{number:02d}"
+    round_ = Calls(prefix, path_keys)
+    ami.listeners = [round_]
+    driver.round = round_
+    stored_before = _stored_reports(db) if db is not None else 0
+    server_before = cpu_seconds(server_pid) if server_pid else 0.0
+    asterisk_before = cpu_seconds(sandbox.pid)
+    busy_before = machine_ticks()
+    started = time.monotonic()
+    context = "desbumi-ivr" if variant == "fastagi" else "bench-dp"
+    for index in range(calls):
+        exten = f"{prefix}{index:05d}"
+        round_.add(exten)
+        round_.active += 1
+        round_.peak = max(round_.peak, round_.active)
+        await ami.action(
+            "Originate",
+            Channel=f"Local/{exten}@bench-caller",
+            Context=context,
+            Exten="s",
+            Priority="1",
+            CallerID=f"+62812{number:02d}{index:05d}",
+            Async="true",
+            Timeout="30000",
+        )
+        await asyncio.sleep(1 / rate)
+    round_.originated = True
+    if all(c.ended_at for c in round_.calls.values()):
+        round_.all_ended.set()
+    try:
+        await asyncio.wait_for(round_.all_ended.wait(), 240)
+    except TimeoutError:
+        pass  # the calls still up count as failed
+    wall = time.monotonic() - started
+    busy_after = machine_ticks()
+    load = loadavg()
+    await asyncio.sleep(1.0)  # the last reports' transactions
+    ok = [c for c in round_.calls.values() if c.finished and not c.fallback and not c.error]
+    stored = _stored_reports(db) - stored_before if db is not None else None
+    completed = min(len(ok), stored) if stored is not None else _recorded(sandbox, ok)
+    errors = [f"{c.exten}: {c.error or 'fallback'}" for c in round_.calls.values() if c not in ok]
+    return Round(
+        variant=variant,
+        calls=calls,
+        completed=completed,
+        failed=calls - completed,
+        peak=round_.peak,
+        latencies=[pair for c in round_.calls.values() for pair in c.latencies],
+        wall_s=wall,
+        server_cpu_s=(cpu_seconds(server_pid) - server_before) if server_pid else None,
+        asterisk_cpu_s=cpu_seconds(sandbox.pid) - asterisk_before,
+        machine_busy=(busy_after[0] - busy_before[0]) / max(1, busy_after[1] - busy_before[1]),
+        loadavg=load,
+        errors=errors,
+        server_share=[v for c in round_.calls.values() for v in c.server_share],
+        stored=stored,
+    )
+
+
+def _stored_reports(db: Database) -> int:
+    """Complete reports: a Case with its Recording and its transcription Job."""
+    with db.read_session() as session:
+        cases = session.scalar(select(func.count(Case.id)).where(Case.incomplete.is_(False)))
+        recordings = session.scalar(select(func.count(Recording.id)))
+        jobs = session.scalar(select(func.count(Job.id)).where(Job.kind == "transcribe"))
+        return min(int(cases or 0), int(recordings or 0), int(jobs or 0))
+
+
+def _recorded(sandbox: Sandbox, ok: list[Call]) -> int:
+    folder = sandbox.inner / "data" / "baseline"
+    sizes = [p.stat().st_size for p in folder.glob("*.wav")] if folder.is_dir() else []
+    return min(len(ok), sum(1 for size in sizes if size > 8000))
+
+
+def percentile(values: list[float], share: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+# --- setup ----------------------------------------------------------------------------
+
+
+def site_environment(sandbox: Sandbox, database_url: str) -> dict[str, str]:
+    data = sandbox.inner / "data"
+    return {
+        "DESBUMI_DATA_DIR": str(data),
+        "DESBUMI_HOTLINE__ASTERISK_DATA_DIR": str(sandbox.seen_by_asterisk(data)),
+        "DESBUMI_SECRET_KEY": secrets.token_urlsafe(32),
+        "DESBUMI_DATABASE__URL": database_url,
+        "DESBUMI_AGI__PORT": str(sandbox.agi_port),
+        "DESBUMI_LOG_LEVEL": "INFO",
+    }
+
+
+def prompt_paths(settings: Settings) -> dict[str, str]:
+    """Every prompt of the menu (Bahasa Indonesia) as Asterisk plays it, synthesised once."""
+    library = PromptLibrary(settings.data_dir, settings.asterisk_data_dir)
+    keys = sorted(prompt_keys(load_menu()) | set(ENGINE_PROMPTS))
+    return {key: library.system(key, "id") for key in keys}
+
+
+def make_speech(settings: Settings) -> tuple[str, float]:
+    folder = settings.data_dir / "speech"
+    folder.mkdir(parents=True, exist_ok=True)
+    wav, target = folder / "speech.22k.wav", folder / "speech.sln"
+    subprocess.run(["espeak-ng", "-v", "id", "-w", str(wav), SPEECH], check=True)
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(wav)]
+        + ["-ar", "8000", "-ac", "1", "-f", "s16le", str(target)],
+        check=True,
+    )
+    return str(settings.asterisk_data_dir / "speech" / "speech"), target.stat().st_size / 16000
+
+
+@contextmanager
+def agi_server(
+    environment: dict[str, str], log: Path, profile: Path | None, nice: int
+) -> Iterator[int]:
+    """``desbumi agi`` as its own process (its CPU is the server's); yields its pid."""
+    command = [str(DESBUMI), "agi"]
+    if nice:
+        command = ["nice", "-n", str(nice), *command]
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            command, env={**os.environ, **environment}, stdout=out, stderr=out
+        )
+    spy = None
+    try:
+        for _ in range(600):
+            if "prompts ready" in log.read_text() or process.poll() is not None:
+                break
+            time.sleep(0.5)
+        if process.poll() is not None:
+            raise RuntimeError(f"desbumi agi exited: {log.read_text()[-2000:]}")
+        if profile is not None:
+            spy = subprocess.Popen(
+                [
+                    shutil.which("py-spy") or str(DESBUMI.with_name("py-spy")),
+                    "record",
+                    "-p",
+                    str(process.pid),
+                    "-o",
+                    str(profile),
+                    "-f",
+                    "raw",
+                ]
+                + ["--rate", "200", "--nonblocking", "--gil"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        yield process.pid
+    finally:
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(60)
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@dataclass
+class Site:
+    environment: dict[str, str]
+    settings: Settings
+    path_keys: dict[str, str]
+    speech: str
+    speech_s: float
+
+
+def prepare(args: argparse.Namespace, sandbox: Sandbox) -> Site:
+    """A migrated database, the rendered Asterisk files, the prompts, the caller's speech."""
+    environment = site_environment(sandbox, args.database_url)
+    settings = load_settings(environment)
+    env = {**os.environ, **environment}
+    quiet = subprocess.DEVNULL
+    subprocess.run([str(DESBUMI), "init"], env=env, check=True, stdout=quiet)
+    etc = str(sandbox.inner / "etc")
+    subprocess.run(
+        [str(DESBUMI), "asterisk-config", "--out", etc], env=env, check=True, stdout=quiet
+    )
+    started = time.monotonic()
+    prompts = prompt_paths(settings)
+    print(f"prompts ready in {time.monotonic() - started:.0f} s", flush=True)
+    speech, speech_s = make_speech(settings)
+    (settings.data_dir / "baseline").mkdir(exist_ok=True)
+    record_dir = sandbox.seen_by_asterisk(settings.data_dir / "baseline")
+    sandbox.configure(baseline_dialplan(prompts, record_dir, sandbox.driver_port))
+    path_keys = {path: key for key, path in prompts.items()}
+    return Site(environment, settings, path_keys, speech, speech_s)
+
+
+async def bench(args: argparse.Namespace, sandbox: Sandbox, site: Site, pid: int) -> list[Round]:
+    driver = Driver(site.speech, seed=7)
+    callers = FastAgiServer(driver, "127.0.0.1", sandbox.driver_port, 120)
+    await callers.start()
+    serving = asyncio.create_task(callers.serve_forever())
+    ami = Ami(sandbox.ami_port)
+    await ami.connect()
+    db = Database.from_settings(site.settings)
+    rounds: list[Round] = []
+    try:
+        number = 0
+        # A few calls first, not reported: the server's first calls also pay for its
+        # helper process starting and SQLAlchemy compiling its statements.
+        for calls in [args.warmup, *args.calls] if args.warmup else args.calls:
+            for variant in ("dialplan", "fastagi"):
+                number += 1
+                label = "warm-up" if number <= 2 and args.warmup else "round"
+                print(f"{variant}: {calls} calls ({label}) ...", flush=True)
+                fastagi = variant == "fastagi"
+                rounds.append(
+                    await run_round(
+                        ami,
+                        driver,
+                        sandbox,
+                        site.path_keys,
+                        variant=variant,
+                        number=number,
+                        calls=calls,
+                        rate=args.rate,
+                        server_pid=pid if fastagi else None,
+                        db=db if fastagi else None,
+                    )
+                )
+                await asyncio.sleep(3)
+        if args.warmup:
+            del rounds[:2]
+    finally:
+        await ami.close()
+        await callers.close()
+        serving.cancel()
+        await asyncio.gather(serving, return_exceptions=True)
+        db.dispose()
+    return rounds
+
+
+def report(rounds: list[Round], args: argparse.Namespace) -> None:
+    print()
+    print(
+        f"hotline load, {os.cpu_count()} cores, calls originated at {args.rate:g}/s; "
+        "latency = DTMF received -> next prompt starts (Asterisk AMI timestamps)"
+    )
+    header = (
+        f"{'variant':9} {'calls':>5} {'peak':>4} {'done':>4} {'fail':>4} "
+        f"{'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'send p99':>8} "
+        f"{'server CPU':>10} {'ast CPU':>8} {'machine':>7}  loadavg"
+    )
+    print(header)
+    baseline: dict[int, float] = {}
+    for r in rounds:
+        values = [v * 1000 for v, _ in r.latencies]
+        sends = [v * 1000 for v, key in r.latencies if key == "report-reference"]
+        p99 = percentile(values, 0.99)
+        cpu = f"{100 * r.server_cpu_s / r.wall_s:.0f}% core" if r.server_cpu_s is not None else "-"
+        print(
+            f"{r.variant:9} {r.calls:5} {r.peak:4} {r.completed:4} {r.failed:4} "
+            f"{percentile(values, 0.5):7.1f} {p99:7.1f} {max(values, default=0):7.1f} "
+            f"{percentile(sends, 0.99):8.1f} {cpu:>10} "
+            f"{100 * r.asterisk_cpu_s / r.wall_s:7.0f}% {100 * r.machine_busy:6.0f}%  {r.loadavg}"
+        )
+        if r.variant == "dialplan":
+            baseline[r.calls] = p99
+        else:
+            ratio = p99 / baseline[r.calls] if baseline.get(r.calls) else float("nan")
+            share = [v * 1000 for v in r.server_share]
+            print(
+                f"{'':9} of which in the server (Asterisk's reply -> next command): "
+                f"p50 {percentile(share, 0.5):.1f} ms, p99 {percentile(share, 0.99):.1f} ms"
+            )
+            print(
+                f"{'':9} p99 / dialplan p99 = {ratio:.2f}x (target <= 1.5x); "
+                f"{len(values)} samples, median of steps "
+                f"{statistics.median(values) if values else 0:.1f} ms"
+            )
+        steps: dict[str, list[float]] = {}
+        for value, key in r.latencies:
+            steps.setdefault(key, []).append(value * 1000)
+        print(
+            f"{'':9} p99 by next prompt: "
+            + ", ".join(f"{key} {percentile(v, 0.99):.1f}" for key, v in steps.items())
+        )
+        for error in r.errors[:5]:
+            print(f"{'':9} failed: {error}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--calls", default="20,100,200", type=lambda s: [int(n) for n in s.split(",")]
+    )
+    parser.add_argument("--rate", type=float, default=20.0, help="calls originated per second")
+    parser.add_argument("--warmup", type=int, default=5, help="unreported calls first (0: none)")
+    parser.add_argument("--database-url", default="", help="empty: SQLite in the data dir")
+    parser.add_argument("--profile", help="write a py-spy profile of the server here")
+    parser.add_argument(
+        "--server-nice",
+        type=int,
+        default=0,
+        help="run desbumi agi at this nice value (e.g. -5, as Asterisk itself runs with -p)",
+    )
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("hotline_load: needs root (the Asterisk sandbox is a chroot)")
+    print("loadavg before:", Path("/proc/loadavg").read_text().strip(), flush=True)
+    work = Path(tempfile.mkdtemp(prefix="hotline-bench-"))
+    # The sandbox names its folder in the chroot after this one: unique per run.
+    sandbox = Sandbox(work / f"bench{os.getpid()}", free_port(), free_port(), free_port())
+    sandbox.start()
+    try:
+        site = prepare(args, sandbox)
+        profile = Path(args.profile) if args.profile else None
+        with agi_server(site.environment, work / "agi.log", profile, args.server_nice) as pid:
+            rounds = asyncio.run(bench(args, sandbox, site, pid))
+    finally:
+        sandbox.stop()
+    report(rounds, args)
+    print(f"(logs in {work})")
+    shutil.rmtree(sandbox.directory, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
