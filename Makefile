@@ -12,6 +12,7 @@ run: system-packages $(STAMP)
 	$(BIN)/desbumi serve
 
 test: system-packages $(STAMP)
+	@tools/system-packages.sh --test
 	@tools/postgres-up.sh
 	@tools/asterisk-sandbox.sh build >/dev/null
 	$(BIN)/ruff check .

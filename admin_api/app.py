@@ -98,6 +98,8 @@ def create_app(
         templates=templates(),
         version=version,
     )
+    # The station routes read the same clock as the pages.
+    app.state.clock = app.state.context.clock
     app.add_middleware(SecurityHeaders)
     # Pages and JSON shrink to a fifth over a slow village connection; audio is left alone
     # (already dense, and Range requests must see the bytes as stored).
