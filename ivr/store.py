@@ -22,13 +22,23 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar, cast
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
 
 from core.callers import caller_for_number
 from core.cases import create_report_case
 from core.clock import Clock
 from core.db import Database
-from core.models import Call, CallbackRequest, Caller, ContentItem, Segment, Village
-from core.recordings import add_recording
+from core.models import (
+    Call,
+    CallbackRequest,
+    Caller,
+    Case,
+    ContentItem,
+    Recording,
+    Segment,
+    Village,
+)
+from core.recordings import add_recording, stored_path
 from core.security import PhoneVault
 from core.settings import CallbackSettings, Settings
 from core.states import (
@@ -316,6 +326,9 @@ class HotlineStore:
         now = self.clock.now()
         village_code = hints.get("village", "")
         with self.db.transaction() as session:
+            earlier = self._stored_report(session, recordings)
+            if earlier is not None:
+                return earlier
             village_id = (
                 session.scalar(select(Village.id).where(Village.code == village_code))
                 if village_code
@@ -361,6 +374,26 @@ class HotlineStore:
                 [r.id for r in stored],
                 sum(r.duration_s for r in stored),
             )
+
+    def _stored_report(self, session: Session, recordings: list[Path]) -> Report | None:
+        """The report these recordings are already stored in, if any.
+
+        The helper process may die after its commit and before its answer; the engine then
+        asks again (StoreProcess.call), and one report must not become two cases.
+        """
+        if not recordings:
+            return None
+        first = stored_path(recordings[0], self.data_dir)
+        case_id = session.scalar(select(Recording.case_id).where(Recording.path == first).limit(1))
+        case = session.get(Case, case_id) if case_id is not None else None
+        if case is None:
+            return None
+        rows = session.scalars(
+            select(Recording).where(Recording.case_id == case.id).order_by(Recording.id)
+        ).all()
+        return Report(
+            case.id, case.reference, [r.id for r in rows], sum(r.duration_s for r in rows)
+        )
 
     def request_callback(
         self,
