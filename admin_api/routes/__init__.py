@@ -7,18 +7,26 @@ from fastapi import APIRouter
 from admin_api.routes import (
     api_auth,
     api_cases,
+    api_content,
     api_queues,
+    api_radio,
     audit_log,
     stats,
     system,
     web_auth,
     web_cases,
+    web_content,
     web_queues,
+    web_radio,
 )
 
 
 def api_routers() -> list[APIRouter]:
-    return [api_auth.router, api_cases.router, api_queues.router, stats.api, audit_log.api]
+    return [api_auth.router, api_cases.router, api_queues.router, stats.api, audit_log.api] + [
+        api_content.router,
+        api_radio.radio,
+        api_radio.station_api,
+    ]
 
 
 def web_routers() -> list[APIRouter]:
@@ -29,4 +37,4 @@ def web_routers() -> list[APIRouter]:
         web_queues.router,
         stats.web,
         audit_log.web,
-    ]
+    ] + [web_content.router, web_radio.router]

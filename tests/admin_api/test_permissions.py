@@ -20,6 +20,7 @@ from admin_api.app import create_app
 from core.models import CallbackRequest, Caller, FollowUp, Referral, User
 from core.states import CallbackSource, CallbackState, ReferralKind
 from tests.admin_api.conftest import World
+from tests.admin_api.radio_world import seed_radio
 from tests.conftest import TEST_SECRET
 
 ADMIN, WORKER, EDITOR = "admin", "case_worker", "editor"
@@ -97,6 +98,63 @@ for _method, _path in [
     ("POST", "/callbacks/{request_id}/number"),
 ]:
     RULES[(_method, _path)] = Rule(CASES, scoped=True)
+# Content and radio: editors and admins; stations: admins. Never district-scoped.
+EDITORIAL = frozenset({ADMIN, EDITOR})
+for _method, _path in [
+    ("GET", "/api/v1/content"),
+    ("POST", "/api/v1/content"),
+    ("GET", "/api/v1/content/{item_id}"),
+    ("PATCH", "/api/v1/content/{item_id}"),
+    ("PUT", "/api/v1/content/{item_id}/recording"),
+    ("DELETE", "/api/v1/content/{item_id}/recording"),
+    ("POST", "/api/v1/content/{item_id}/submit"),
+    ("POST", "/api/v1/content/{item_id}/approve"),
+    ("POST", "/api/v1/content/{item_id}/reject"),
+    ("POST", "/api/v1/content/{item_id}/retire"),
+    ("POST", "/api/v1/content/{item_id}/versions"),
+    ("GET", "/api/v1/content/{item_id}/history"),
+    ("GET", "/api/v1/content/{item_id}/audio"),
+    ("GET", "/api/v1/radio/programmes"),
+    ("GET", "/api/v1/radio/segments"),
+    ("GET", "/api/v1/radio/segments/{segment_id}"),
+    ("GET", "/api/v1/radio/segments/{segment_id}/audio"),
+    ("POST", "/api/v1/radio/segments/{segment_id}/replan"),
+    ("POST", "/api/v1/radio/segments/{segment_id}/reassemble"),
+    ("GET", "/api/v1/radio/airplays"),
+    ("GET", "/content"),
+    ("GET", "/content/new"),
+    ("POST", "/content"),
+    ("GET", "/content/{item_id}"),
+    ("POST", "/content/{item_id}/edit"),
+    ("POST", "/content/{item_id}/recording"),
+    ("POST", "/content/{item_id}/recording/remove"),
+    ("POST", "/content/{item_id}/submit"),
+    ("POST", "/content/{item_id}/approve"),
+    ("POST", "/content/{item_id}/reject"),
+    ("POST", "/content/{item_id}/retire"),
+    ("POST", "/content/{item_id}/new-version"),
+    ("GET", "/programmes"),
+    ("GET", "/segments/{segment_id}"),
+    ("POST", "/segments/{segment_id}/replan"),
+    ("POST", "/segments/{segment_id}/reassemble"),
+    ("GET", "/aired"),
+]:
+    RULES[(_method, _path)] = Rule(EDITORIAL)
+for _method, _path in [
+    ("GET", "/api/v1/stations"),
+    ("POST", "/api/v1/stations"),
+    ("PUT", "/api/v1/stations/{station}/programmes/{programme}"),
+    ("DELETE", "/api/v1/stations/{station}/programmes/{programme}"),
+    ("POST", "/api/v1/stations/{station}/key"),
+    ("POST", "/api/v1/stations/{station}/deactivate"),
+    ("GET", "/stations"),
+    ("POST", "/stations"),
+    ("POST", "/stations/{station}/programmes"),
+    ("POST", "/stations/{station}/programmes/{programme}/remove"),
+    ("POST", "/stations/{station}/key"),
+    ("POST", "/stations/{station}/deactivate"),
+]:
+    RULES[(_method, _path)] = Rule(ONLY_ADMIN)
 # Principals: (name, role, whether the seeded objects are inside her districts).
 PRINCIPALS = [
     ("admin", ADMIN, True),
@@ -186,6 +244,14 @@ def _objects(world: World) -> dict[str, dict[str, int]]:
                 "request_id": callback.id,
                 "token_id": token.id,
             }
+    seed_radio(world)
+    for name in values:
+        values[name].update(
+            item_id=world.ids["item"],
+            segment_id=world.ids["segment"],
+            station="radio-lotim",
+            programme="kabar-migran",
+        )
     return values
 
 
@@ -202,7 +268,11 @@ def _web_session(world: World, name: str) -> str:
 def test_permission_matrix(world: World, principal: str) -> None:
     params = _objects(world)
     everything = app_routes()
-    routes = sorted(everything - PUBLIC - station_routes(everything))
+    # Logging out ends the session the later requests use: it goes last.
+    routes = sorted(
+        everything - PUBLIC - station_routes(everything),
+        key=lambda r: (r == ("POST", "/logout"), r),
+    )
     role = {name: r for name, r, _ in PRINCIPALS}.get(principal)
     inside = {name: i for name, _, i in PRINCIPALS}.get(principal, False)
     values = params.get(principal, params["admin"])
