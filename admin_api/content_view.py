@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo
@@ -170,10 +170,12 @@ def parse_local(text: str, timezone: str, field_name: str) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=ZoneInfo(timezone))
+        if not 1970 <= moment.astimezone(UTC).year <= 9999:
+            raise ValueError("out of range")
+    except (ValueError, OverflowError):
         raise Invalid(f"{field_name}: not a date and time like 2026-12-01T19:00") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=ZoneInfo(timezone))
     return moment
 
 

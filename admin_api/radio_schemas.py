@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Path
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from admin_api.content_view import ContentDetail, ContentRow, HistoryRow
 from admin_api.radio_view import CueRow, SegmentRow
@@ -14,41 +14,67 @@ from core.models import ContentItem, Programme, Segment, Station
 from core.states import ContentStatus
 
 MAX_ID = 2**31 - 1
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 ItemId = Annotated[int, Path(ge=1, le=MAX_ID)]
 SegmentId = Annotated[int, Path(ge=1, le=MAX_ID)]
-Slug = Annotated[str, Path(min_length=1, max_length=64)]
-Days = Annotated[int, Field(ge=1, le=31)]
+Slug = Annotated[str, Path(min_length=1, max_length=64, pattern=SLUG_PATTERN)]
+
+
+def no_nul(value: str) -> str:
+    """Refuse a NUL character (PostgreSQL cannot store one): a 422, not a 500."""
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character")
+    return value
+
+
+def storable_moment(value: datetime | None) -> datetime | None:
+    """A time the database can hold in UTC (years 1970 to 9999)."""
+    if value is None or value.tzinfo is None:
+        return value  # a naive time is refused by the library, naming the field
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("out of range") from None
+    if not 1970 <= utc.year <= 9999:
+        raise ValueError("out of range: give a year from 1970")
+    return value
+
+
+Clean = AfterValidator(no_nul)
+Moment = Annotated[datetime | None, AfterValidator(storable_moment)]
 
 
 class ContentIn(BaseModel):
-    slug: str = Field(max_length=120, description="stable across versions, e.g. fees-2026")
-    title: str = Field(max_length=400)
-    topic: str = Field(max_length=64)
-    language: str = Field("id", max_length=8)
-    body_text: str = Field("", max_length=20_000)
+    slug: Annotated[str, Clean] = Field(
+        max_length=120, description="stable across versions, e.g. fees-2026"
+    )
+    title: Annotated[str, Clean] = Field(max_length=400)
+    topic: Annotated[str, Clean] = Field(max_length=64)
+    language: Annotated[str, Clean] = Field("id", max_length=8)
+    body_text: Annotated[str, Clean] = Field("", max_length=20_000)
     priority: bool = False
-    valid_from: datetime | None = None
-    valid_until: datetime | None = None
+    valid_from: Moment = None
+    valid_until: Moment = None
 
 
 class ContentPatch(BaseModel):
     """Only the fields present change; ``valid_from``/``valid_until`` null clears them."""
 
-    title: str | None = Field(None, max_length=400)
-    topic: str | None = Field(None, max_length=64)
-    language: str | None = Field(None, max_length=8)
-    body_text: str | None = Field(None, max_length=20_000)
+    title: Annotated[str, Clean] | None = Field(None, max_length=400)
+    topic: Annotated[str, Clean] | None = Field(None, max_length=64)
+    language: Annotated[str, Clean] | None = Field(None, max_length=8)
+    body_text: Annotated[str, Clean] | None = Field(None, max_length=20_000)
     priority: bool | None = None
-    valid_from: datetime | None = None
-    valid_until: datetime | None = None
+    valid_from: Moment = None
+    valid_until: Moment = None
 
 
 class RejectIn(BaseModel):
-    comment: str = Field(min_length=1, max_length=5000)
+    comment: Annotated[str, Clean] = Field(min_length=1, max_length=5000)
 
 
 class RetireIn(BaseModel):
-    reason: str = Field("", max_length=2000)
+    reason: Annotated[str, Clean] = Field("", max_length=2000)
 
 
 class ContentOut(BaseModel):
@@ -287,11 +313,15 @@ class ChangedOut(BaseModel):
 
 
 class StationIn(BaseModel):
-    slug: str = Field(max_length=64, description="e.g. radio-lotim")
-    name: str = Field(max_length=120)
-    timezone: str = Field("WIB", max_length=64, description="WIB, WITA, WIT or an IANA name")
-    district_code: str | None = Field(None, max_length=16)
-    programmes: list[Annotated[str, Field(max_length=64)]] = Field(default=[], max_length=50)
+    slug: Annotated[str, Clean] = Field(max_length=64, description="e.g. radio-lotim")
+    name: Annotated[str, Clean] = Field(max_length=120)
+    timezone: Annotated[str, Clean] = Field(
+        "WIB", max_length=64, description="WIB, WITA, WIT or an IANA name"
+    )
+    district_code: Annotated[str, Clean] | None = Field(None, max_length=16)
+    programmes: list[Annotated[str, Field(max_length=64, pattern=SLUG_PATTERN)]] = Field(
+        default=[], max_length=50
+    )
 
 
 class StationOut(BaseModel):

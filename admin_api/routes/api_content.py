@@ -56,8 +56,8 @@ def list_content(
     principal: Editor,
     session: ReadSession,
     status: ContentStatus | None = None,
-    topic: Annotated[str | None, Query(max_length=64)] = None,
-    language: Annotated[str | None, Query(max_length=8)] = None,
+    topic: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z0-9_-]*$")] = None,
+    language: Annotated[str | None, Query(max_length=8, pattern=r"^[a-z]*$")] = None,
 ) -> list[ContentOut]:
     """The newest version of every item; first what waits for *your* review, then your
     drafts sent back with a comment, then the rest."""

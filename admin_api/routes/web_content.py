@@ -22,7 +22,7 @@ from admin_api.access import requires, web_principal
 from admin_api.auth import Principal
 from admin_api.context import app_context, read_tx, write_tx
 from admin_api.errors import ApiError, from_broadcast
-from admin_api.radio_schemas import ItemId
+from admin_api.radio_schemas import Clean, ItemId
 from admin_api.web import render
 from broadcasts import library
 from broadcasts.errors import InvalidContent, RecordingRejected
@@ -34,8 +34,10 @@ router = APIRouter(include_in_schema=False)
 Editor = Annotated[Principal, Depends(requires(web_principal, UserRole.admin, UserRole.editor))]
 WriteSession = Annotated[Session, Depends(write_tx, scope="function")]
 ReadSession = Annotated[Session, Depends(read_tx, scope="function")]
-Text = Annotated[str, Form(max_length=400)]
-Body = Annotated[str, Form(max_length=20_000)]
+Text = Annotated[str, Form(max_length=400), Clean]
+Body = Annotated[str, Form(max_length=20_000), Clean]
+Short = Annotated[str, Form(max_length=120), Clean]
+Moment = Annotated[str, Form(max_length=32)]
 DONE = {
     "created",
     "saved",
@@ -91,8 +93,8 @@ def content_list_page(
     principal: Editor,
     session: ReadSession,
     status: Annotated[str, Query(max_length=16)] = "",
-    topic: Annotated[str, Query(max_length=64)] = "",
-    language: Annotated[str, Query(max_length=8)] = "",
+    topic: Annotated[str, Query(max_length=64, pattern=r"^[a-z0-9_-]*$")] = "",
+    language: Annotated[str, Query(max_length=8, pattern=r"^[a-z]*$")] = "",
 ) -> HTMLResponse:
     chosen = ContentStatus(status) if status in ContentStatus.__members__ else None
     rows = content_view.content_list(
@@ -148,14 +150,14 @@ def create_content(
     request: Request,
     principal: Editor,
     session: WriteSession,
-    slug: Annotated[str, Form(max_length=120)],
+    slug: Short,
     title: Text,
-    topic: Annotated[str, Form(max_length=64)],
-    language: Annotated[str, Form(max_length=8)] = "id",
+    topic: Short,
+    language: Short = "id",
     body_text: Body = "",
-    priority: Annotated[str, Form(max_length=8)] = "",
-    valid_from: Annotated[str, Form(max_length=32)] = "",
-    valid_until: Annotated[str, Form(max_length=32)] = "",
+    priority: Short = "",
+    valid_from: Moment = "",
+    valid_until: Moment = "",
 ) -> Response:
     context = app_context(request)
     zone = context.settings.timezone
@@ -242,12 +244,12 @@ def edit_content(
     principal: Editor,
     session: WriteSession,
     title: Text,
-    topic: Annotated[str, Form(max_length=64)],
-    language: Annotated[str, Form(max_length=8)] = "id",
+    topic: Short,
+    language: Short = "id",
     body_text: Body = "",
-    priority: Annotated[str, Form(max_length=8)] = "",
-    valid_from: Annotated[str, Form(max_length=32)] = "",
-    valid_until: Annotated[str, Form(max_length=32)] = "",
+    priority: Short = "",
+    valid_from: Moment = "",
+    valid_until: Moment = "",
 ) -> Response:
     context = app_context(request)
     zone = context.settings.timezone
@@ -346,7 +348,7 @@ def reject_content(
     item_id: ItemId,
     principal: Editor,
     session: WriteSession,
-    comment: Annotated[str, Form(max_length=5000)] = "",
+    comment: Body = "",
 ) -> Response:
     def reject() -> ContentItem:
         return library.reject(
@@ -369,7 +371,7 @@ def retire_content(
     item_id: ItemId,
     principal: Editor,
     session: WriteSession,
-    reason: Annotated[str, Form(max_length=2000)] = "",
+    reason: Body = "",
 ) -> RedirectResponse:
     library.retire(
         session, item_id, actor_id=principal.user_id, now=app_context(request).now(), reason=reason

@@ -17,7 +17,7 @@ from admin_api.auth import Principal
 from admin_api.context import app_context, client_address, read_tx, write_tx
 from admin_api.errors import from_broadcast
 from admin_api.i18n import Translator
-from admin_api.radio_schemas import SegmentId
+from admin_api.radio_schemas import SLUG_PATTERN, Clean, SegmentId, Slug
 from admin_api.recurrence import describe
 from admin_api.routes.api_radio import public_base
 from admin_api.web import language_of, render
@@ -31,7 +31,8 @@ Editor = Annotated[Principal, Depends(requires(web_principal, UserRole.admin, Us
 Admin = Annotated[Principal, Depends(requires(web_principal, UserRole.admin))]
 WriteSession = Annotated[Session, Depends(write_tx, scope="function")]
 ReadSession = Annotated[Session, Depends(read_tx, scope="function")]
-Slug = Annotated[str, Form(max_length=64)]
+FormSlug = Annotated[str, Form(max_length=64, pattern=SLUG_PATTERN)]
+FormText = Annotated[str, Form(max_length=120), Clean]
 DONE = {"replan", "unchanged", "reassemble", "attach", "detach", "deactivate"}
 
 
@@ -191,11 +192,11 @@ def add_station(
     request: Request,
     principal: Admin,
     session: WriteSession,
-    slug: Slug,
-    name: Annotated[str, Form(max_length=120)],
-    timezone: Annotated[str, Form(max_length=64)] = "WIB",
-    district_code: Annotated[str, Form(max_length=16)] = "",
-    programme: Annotated[list[str] | None, Form()] = None,
+    slug: FormText,
+    name: FormText,
+    timezone: FormText = "WIB",
+    district_code: FormText = "",
+    programme: Annotated[list[Annotated[str, Clean]] | None, Form()] = None,
 ) -> Response:
     now = app_context(request).now()
     chosen = [p[:64] for p in programme or []][:50]
@@ -229,7 +230,7 @@ def add_station(
 
 @router.post("/stations/{station}/programmes")
 def attach_programme(
-    request: Request, station: str, principal: Admin, session: WriteSession, programme: Slug
+    request: Request, station: Slug, principal: Admin, session: WriteSession, programme: FormSlug
 ) -> RedirectResponse:
     schedule.attach_station(session, programme, station)
     radio_view.station_audit(
@@ -246,7 +247,7 @@ def attach_programme(
 
 @router.post("/stations/{station}/programmes/{programme}/remove")
 def detach_programme(
-    request: Request, station: str, programme: str, principal: Admin, session: WriteSession
+    request: Request, station: Slug, programme: Slug, principal: Admin, session: WriteSession
 ) -> RedirectResponse:
     schedule.detach_station(session, programme, station)
     radio_view.station_audit(
@@ -263,7 +264,7 @@ def detach_programme(
 
 @router.post("/stations/{station}/key")
 def new_station_key(
-    request: Request, station: str, principal: Admin, session: WriteSession
+    request: Request, station: Slug, principal: Admin, session: WriteSession
 ) -> Response:
     """Shows the new key in this answer only."""
     key = stations.new_key(session, station)
@@ -282,7 +283,7 @@ def new_station_key(
 
 @router.post("/stations/{station}/deactivate")
 def deactivate_station(
-    request: Request, station: str, principal: Admin, session: WriteSession
+    request: Request, station: Slug, principal: Admin, session: WriteSession
 ) -> RedirectResponse:
     found = stations.deactivate(session, station)
     radio_view.station_audit(

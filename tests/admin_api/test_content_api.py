@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from core.models import AuditEvent, ContentItem, Job
-from tests.admin_api.conftest import World
+from tests.admin_api.conftest import World, web_login
 from tests.admin_api.radio_world import seed_radio
 from tests.broadcasts.conftest import tone
 
@@ -214,3 +214,39 @@ def test_a_drafts_text_can_be_heard_before_it_is_submitted(
     audio = client.get(f"/api/v1/content/{item_id}/audio", headers=world.headers("editor"))
     assert audio.status_code == 200 and audio.content[:4] == b"RIFF"
     assert len(audio.content) > 44_100  # more than half a second of 44.1 kHz speech
+
+
+def test_what_the_database_cannot_hold_is_a_422(world: World, client: TestClient) -> None:
+    """PostgreSQL refuses NUL characters and years its UTC conversion cannot reach: such
+    input is refused at the edge on both databases, never a server error."""
+    seed_radio(world)
+    admin = world.headers("admin")
+    bodies = [
+        {**DRAFT, "title": "a\x00b"},
+        {**DRAFT, "body_text": "a\x00b"},
+        {**DRAFT, "valid_from": "0001-01-01T00:00:00+01:00"},
+        {**DRAFT, "valid_until": "9999-12-31T23:59:59-01:00"},
+        {**DRAFT, "valid_from": "1900-01-01T00:00:00Z"},
+    ]
+    for body in bodies:
+        assert _post(client, world, "admin", "/api/v1/content", body).status_code == 422
+    station = {"slug": "radio-x", "name": "a\x00", "timezone": "WIB"}
+    assert client.post("/api/v1/stations", headers=admin, json=station).status_code == 422
+    item = world.ids["item"]
+    assert (
+        _post(
+            client, world, "admin", f"/api/v1/content/{item}/reject", {"comment": "\x00"}
+        ).status_code
+        == 422
+    )
+    assert client.get("/api/v1/content?topic=a%00", headers=admin).status_code == 422
+    assert (
+        client.put("/api/v1/stations/radio-lotim/programmes/a%00b", headers=admin).status_code
+        == 422
+    )
+    csrf = web_login(client, "editor")
+    form = {**DRAFT, "title": "a\x00b", "csrf_token": csrf}
+    assert client.post("/content", data=form).status_code == 422
+    form = {**DRAFT, "valid_from": "0001-01-01T00:00", "csrf_token": csrf}
+    page = client.post("/content", data=form)
+    assert page.status_code == 422 and "valid_from:" in page.text
