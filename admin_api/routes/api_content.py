@@ -8,16 +8,17 @@ approved version 409 ``content_immutable``, a bad field or upload 422).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from fastapi.responses import FileResponse
 from sqlalchemy.orm import Session
 
-from admin_api import content_view, media
+from admin_api import content_view
 from admin_api.access import api_principal, requires
 from admin_api.auth import Principal
-from admin_api.context import app_context, read_tx, write_tx
+from admin_api.context import app_context, client_address, read_tx
 from admin_api.radio_schemas import (
     ContentDetailOut,
     ContentIn,
@@ -37,7 +38,20 @@ from core.states import ContentStatus, UserRole
 EDITORIAL = (UserRole.admin, UserRole.editor)
 router = APIRouter(prefix="/content", tags=["content"])
 Editor = Annotated[Principal, Depends(requires(api_principal, *EDITORIAL))]
-WriteSession = Annotated[Session, Depends(write_tx, scope="function")]
+
+
+def library_tx(request: Request) -> Iterator[Session]:
+    """A write transaction whose content audit events carry the request's address."""
+    with app_context(request).db.transaction() as session:
+        content_view.attribute_events(
+            session,
+            client_address(request),
+            lambda: getattr(getattr(request.state, "principal", None), "via", ""),
+        )
+        yield session
+
+
+WriteSession = Annotated[Session, Depends(library_tx, scope="function")]
 ReadSession = Annotated[Session, Depends(read_tx, scope="function")]
 ERRORS: dict[int | str, dict[str, Any]] = {403: {}, 404: {}, 409: {}, 422: {}}
 
@@ -229,12 +243,15 @@ def content_history(item_id: ItemId, principal: Editor, session: ReadSession) ->
 @router.get(
     "/{item_id}/audio",
     response_class=FileResponse,
-    responses={200: {"content": {"audio/wav": {}}}, 206: {}, 404: {}, 416: {}, 422: {}},
+    responses={200: {"content": {"audio/mpeg": {}}}, 206: {}, 404: {}, 416: {}, 422: {}},
 )
 def content_audio(
     request: Request, item_id: ItemId, principal: Editor, session: ReadSession
 ) -> FileResponse:
-    """What the version sounds like (WAV, with ``Range``): the uploaded recording or the
+    """What the version sounds like (MP3, with ``Range``): the uploaded recording or the
     synthesised speech (a draft's text is spoken on first request)."""
     item = library.get_item(session, item_id)
-    return media.audio_response(content_view.preview_file(app_context(request).settings, item))
+    path = content_view.preview_file(app_context(request).settings, item)
+    response = FileResponse(path, media_type="audio/mpeg")
+    response.headers["Cache-Control"] = "private, no-store"
+    return response

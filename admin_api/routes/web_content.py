@@ -20,9 +20,10 @@ from sqlalchemy.orm import Session
 from admin_api import content_view
 from admin_api.access import requires, web_principal
 from admin_api.auth import Principal
-from admin_api.context import app_context, read_tx, write_tx
+from admin_api.context import app_context, read_tx
 from admin_api.errors import ApiError, from_broadcast
 from admin_api.radio_schemas import Clean, ItemId
+from admin_api.routes.api_content import library_tx
 from admin_api.web import render
 from broadcasts import library
 from broadcasts.errors import InvalidContent, RecordingRejected
@@ -32,7 +33,7 @@ from core.states import ContentStatus, UserRole
 
 router = APIRouter(include_in_schema=False)
 Editor = Annotated[Principal, Depends(requires(web_principal, UserRole.admin, UserRole.editor))]
-WriteSession = Annotated[Session, Depends(write_tx, scope="function")]
+WriteSession = Annotated[Session, Depends(library_tx, scope="function")]
 ReadSession = Annotated[Session, Depends(read_tx, scope="function")]
 Text = Annotated[str, Form(max_length=400), Clean]
 Body = Annotated[str, Form(max_length=20_000), Clean]
