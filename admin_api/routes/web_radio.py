@@ -22,7 +22,7 @@ from admin_api.recurrence import describe
 from admin_api.routes.api_radio import public_base
 from admin_api.web import language_of, render
 from broadcasts import schedule, stations
-from broadcasts.errors import InvalidContent, NotFound
+from broadcasts.errors import InvalidContent, NotFound, SegmentStateError
 from core.models import District, Programme
 from core.states import UserRole
 
@@ -66,7 +66,7 @@ def programmes_page(
 
 
 def _segment_page(
-    request: Request, session: Session, segment_id: int, done: str = "", error: str = ""
+    request: Request, session: Session, segment_id: int, done: str, error: str = ""
 ) -> HTMLResponse:
     context = app_context(request)
     segment = radio_view.get_segment(session, segment_id)
@@ -98,14 +98,19 @@ def segment_page(
 
 def _segment_action(
     request: Request, session: Session, principal: Principal, segment_id: int, action: str
-) -> RedirectResponse:
+) -> Response:
     context = app_context(request)
     now = context.now()
-    if action == "replan":
-        changed = schedule.replan_segment(session, context.settings, segment_id, now)
-    else:
-        schedule.reassemble_segment(session, segment_id, now)
-        changed = True
+    try:
+        with session.begin_nested():
+            if action == "replan":
+                changed = schedule.replan_segment(session, context.settings, segment_id, now)
+            else:
+                schedule.reassemble_segment(session, segment_id, now)
+                changed = True
+    except SegmentStateError as exc:
+        # Shown on the segment's page, which says what the segment is now.
+        return _segment_page(request, session, segment_id, "", str(exc))
     audit.record(
         session,
         principal,
@@ -120,17 +125,17 @@ def _segment_action(
     return RedirectResponse(f"/segments/{segment_id}?done={done}", status_code=303)
 
 
-@router.post("/segments/{segment_id}/replan")
+@router.post("/segments/{segment_id}/replan", response_model=None)
 def replan_segment(
     request: Request, segment_id: SegmentId, principal: Editor, session: WriteSession
-) -> RedirectResponse:
+) -> Response:
     return _segment_action(request, session, principal, segment_id, "replan")
 
 
-@router.post("/segments/{segment_id}/reassemble")
+@router.post("/segments/{segment_id}/reassemble", response_model=None)
 def reassemble_segment(
     request: Request, segment_id: SegmentId, principal: Editor, session: WriteSession
-) -> RedirectResponse:
+) -> Response:
     return _segment_action(request, session, principal, segment_id, "reassemble")
 
 

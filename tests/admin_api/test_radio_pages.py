@@ -137,6 +137,10 @@ def test_replan_and_reassemble(world: World, client: TestClient) -> None:
     url = f"/api/v1/radio/segments/{segment_id}"
     empty = client.post(f"{url}/replan", headers=world.headers("editor"))
     assert empty.status_code == 409 and "no playable content" in empty.json()["message"]
+    csrf = web_login(client, "editor")
+    refused = client.post(f"/segments/{segment_id}/replan", data={"csrf_token": csrf})
+    assert refused.status_code == 409 and "no playable content" in refused.text
+    assert "Susunan acara" in refused.text  # the segment's own page, with the reason
     # A new approved item with audio: the planner takes it.
     with world.db.transaction() as s:
         fresh = library.create_draft(
@@ -167,7 +171,6 @@ def test_replan_and_reassemble(world: World, client: TestClient) -> None:
             and jobs[0] is not None
             and jobs[0].startswith(f"broadcasts.assemble:{segment_id}:")
         )
-    csrf = web_login(client, "editor")
     same = client.post(f"/segments/{segment_id}/replan", data={"csrf_token": csrf})
     assert "materi yang sama" in same.text
     not_failed = client.post(f"{url}/reassemble", headers=world.headers("editor"))
