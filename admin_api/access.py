@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from admin_api import auth
 from admin_api.context import app_context, write_tx
 from admin_api.errors import CsrfFailed, Forbidden, NotAuthenticated, NotFound
+from admin_api.params import PathId
 from core.models import Case, Village
 from core.states import UserRole
 
@@ -161,7 +162,7 @@ def scoped_case(base: PrincipalDep) -> Callable[..., Case]:
 
     _signature(
         dependency,
-        case_id=int,
+        case_id=PathId,
         principal=Annotated[auth.Principal, Depends(requires(base, *CASE_ROLES))],
         session=Annotated[Session, Depends(write_tx, scope="function")],
     )

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from admin_api import routes, stations
@@ -99,6 +100,9 @@ def create_app(
         version=version,
     )
     app.add_middleware(SecurityHeaders)
+    # Pages and JSON shrink to a fifth over a slow village connection; audio is left alone
+    # (already dense, and Range requests must see the bytes as stored).
+    app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=6)
     static = resources.files("admin_api").joinpath("static")
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
     for router in routes.api_routers():

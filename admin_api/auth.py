@@ -14,11 +14,12 @@ import secrets
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from admin_api.errors import AccountLocked, NotAuthenticated, TooManyAttempts
 from core.models import ApiToken, AuditEvent, User, WebSession
@@ -33,6 +34,11 @@ _DUMMY_HASH = hash_password("not-a-real-password-0000")
 
 def _digest(raw: str) -> str:
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def session_hash(raw: str) -> str:
+    """What the database keeps of a session cookie or a token."""
+    return _digest(raw)
 
 
 @dataclass(frozen=True)
@@ -75,7 +81,7 @@ class LoginRateLimiter:
     this stops one address from trying many accounts.
     """
 
-    def __init__(self, per_minute: int, monotonic: object = time.monotonic) -> None:
+    def __init__(self, per_minute: int, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.per_minute = per_minute
         self._monotonic = monotonic
         self._attempts: dict[str, deque[float]] = {}
@@ -83,7 +89,7 @@ class LoginRateLimiter:
 
     def hit(self, source: str) -> None:
         """Count one attempt; raise TooManyAttempts past the limit."""
-        now = self._monotonic()  # type: ignore[operator]
+        now = self._monotonic()
         with self._lock:
             window = self._attempts.setdefault(source, deque())
             while window and window[0] <= now - 60.0:
@@ -186,7 +192,12 @@ def resolve_web_session(
 
     Read-only, so reading pages takes no write lock on SQLite.
     """
-    row = session.scalar(select(WebSession).where(WebSession.token_hash == _digest(raw)))
+    # One query for the session, its user and her districts: this runs on every request.
+    row = session.scalar(
+        select(WebSession)
+        .where(WebSession.token_hash == _digest(raw))
+        .options(joinedload(WebSession.user).joinedload(User.districts))
+    )
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         return None, False
     if row.last_seen_at + timedelta(minutes=settings.idle_minutes) <= now:
@@ -249,7 +260,11 @@ def resolve_api_token(
     session: Session, raw: str, *, now: datetime
 ) -> tuple[Principal | None, bool]:
     """Like :func:`resolve_web_session`, for a bearer token."""
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(raw)))
+    row = session.scalar(
+        select(ApiToken)
+        .where(ApiToken.token_hash == _digest(raw))
+        .options(joinedload(ApiToken.user).joinedload(User.districts))
+    )
     if row is None or row.revoked_at is not None:
         return None, False
     if row.expires_at is not None and row.expires_at <= now:

@@ -201,6 +201,14 @@ def case_detail(
             )
         )
         total = session.scalar(select(func.count()).select_from(others.subquery())) or 0
+        seen = (
+            session.scalar(
+                select(func.count()).select_from(
+                    others.where(case_visibility(principal)).subquery()
+                )
+            )
+            or 0
+        )
         calls = list(
             session.scalars(
                 select(Call)
@@ -217,7 +225,7 @@ def case_detail(
             first_seen_at=c.first_seen_at,
             last_seen_at=c.last_seen_at,
             other_cases=visible,
-            hidden_cases=max(0, total - len(visible)) if total > len(visible) else 0,
+            hidden_cases=total - seen,
             calls=calls,
         )
     history = list(

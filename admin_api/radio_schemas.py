@@ -9,14 +9,14 @@ from fastapi import Path
 from pydantic import AfterValidator, BaseModel, Field
 
 from admin_api.content_view import ContentDetail, ContentRow, HistoryRow
+from admin_api.params import PathId
 from admin_api.radio_view import CueRow, SegmentRow
 from core.models import ContentItem, Programme, Segment, Station
 from core.states import ContentStatus
 
-MAX_ID = 2**31 - 1
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
-ItemId = Annotated[int, Path(ge=1, le=MAX_ID)]
-SegmentId = Annotated[int, Path(ge=1, le=MAX_ID)]
+ItemId = PathId
+SegmentId = PathId
 Slug = Annotated[str, Path(min_length=1, max_length=64, pattern=SLUG_PATTERN)]
 
 

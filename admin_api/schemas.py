@@ -8,6 +8,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from admin_api.case_view import CaseDetail
+from admin_api.inbox import InboxRow
+from admin_api.params import BodyId, OptionalBodyId
 from core.models import Case
 from core.states import CaseStatus, ReferralKind, TranscriptionStatus, Urgency
 from transcription.triage import Indicator
@@ -35,6 +37,25 @@ class InboxOut(BaseModel):
     cases: list[CaseSummary]
     page: int
     next_page: int | None
+
+
+def row_summary(row: InboxRow) -> CaseSummary:
+    return CaseSummary(
+        id=row.id,
+        reference=row.reference,
+        status=row.status,
+        urgency=row.urgency,
+        urgency_reasons=[str(r) for r in row.urgency_reasons],
+        indicators=[str(i.get("indicator", "")) for i in row.indicators],
+        village=row.village_name,
+        district=row.district_name,
+        language=row.language,
+        assignee_id=row.assignee_id,
+        destination_country=row.destination_country,
+        incomplete=row.incomplete,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
 
 
 def summary(case: Case) -> CaseSummary:
@@ -247,7 +268,7 @@ def follow_up_out(task: Any, now: datetime) -> FollowUpOut:
 
 
 class TranscriptIn(BaseModel):
-    recording_id: int
+    recording_id: BodyId
     text: str = Field(min_length=1, max_length=20_000)
 
 
@@ -261,7 +282,7 @@ class UrgencyIn(BaseModel):
 
 
 class AssigneeIn(BaseModel):
-    user_id: int | None
+    user_id: OptionalBodyId
 
 
 class StatusIn(BaseModel):
@@ -284,7 +305,7 @@ class OutcomeIn(BaseModel):
 class FollowUpIn(BaseModel):
     description: str = Field(min_length=1, max_length=20_000)
     due_on: date = Field(description="local date; overdue after 17:00 that day")
-    assignee_id: int | None = None
+    assignee_id: OptionalBodyId = None
 
 
 class NoteIn(BaseModel):
@@ -292,7 +313,7 @@ class NoteIn(BaseModel):
 
 
 class VillageIn(BaseModel):
-    village_id: int
+    village_id: BodyId
 
 
 class NumberOut(BaseModel):

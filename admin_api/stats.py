@@ -126,6 +126,7 @@ def build_report(
             "cases_by_village",
             "cases_by_country",
             "cases_by_indicator",
+            "indicators_by_month",
         )
     }
     sex = func.coalesce(Caller.sex, literal(Sex.unknown.value))
@@ -158,15 +159,16 @@ def build_report(
         tables["cases_by_village"].add(_village(places, village_id), who, count)
         tables["cases_by_country"].add(country or "?", who, count)
     indicators = session.execute(
-        select(Case.indicators, sex)
+        select(Case.indicators, sex, case_month)
         .select_from(Case)
         .outerjoin(Caller, Case.caller_id == Caller.id)
         .where(Case.created_at >= start, Case.created_at < end)
         .where(_village_scope(principal, Case.village_id))
     )
-    for items, sex_value in indicators:
+    for items, sex_value, month in indicators:
         for name in {str(item.get("indicator", "")) for item in items or []}:
             tables["cases_by_indicator"].add(name, Sex(sex_value), 1)
+            tables["indicators_by_month"].add(f"{month} {name}", Sex(sex_value), 1)
     return Report(period.start, period.end, period.months(), tables)
 
 
@@ -196,9 +198,12 @@ def export_rows(report: Report) -> list[list[str]]:
     """The report as rows for CSV: table, value, female, male, unknown, total."""
     rows = [["table", "value", "female", "male", "unknown", "total"]]
     for name, table in report.tables.items():
-        keys = (
-            report.months if name.endswith("_by_month") else [k for k, _ in table.sorted_by_total()]
-        )
+        if name in ("calls_by_month", "cases_by_month"):
+            keys = report.months  # every month, the empty ones too
+        elif name == "indicators_by_month":
+            keys = sorted(table.rows)
+        else:
+            keys = [k for k, _ in table.sorted_by_total()]
         for key in keys:
             counts = table.rows.get(key, _zero())
             cells = [counts[s] for s in SEXES]

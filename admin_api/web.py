@@ -20,6 +20,7 @@ from admin_api import i18n
 from admin_api.access import CSRF_FIELD, LOGIN_COOKIE, SESSION_COOKIE
 from admin_api.auth import Principal, csrf_token
 from admin_api.context import app_context
+from admin_api.inbox import InboxRow
 from core.clock import local_time, zone_abbreviation
 from core.models import Case
 
@@ -66,7 +67,7 @@ def age_text(translate: i18n.Translator, moment: datetime, now: datetime) -> str
 _TRIAGE_REASON = re.compile(r"^[a-z ]+: '")
 
 
-def why_urgent(translate: i18n.Translator, case: Case) -> list[str]:
+def why_urgent(translate: i18n.Translator, case: Case | InboxRow) -> list[str]:
     """Why a case is as urgent as it is: its indicators with the phrase that shows each
     (and its time in the recording), then the other reasons (a repeat report, a case
     worker's judgement)."""
@@ -74,7 +75,10 @@ def why_urgent(translate: i18n.Translator, case: Case) -> list[str]:
     for item in case.indicators:
         text = translate(f"indicator.{item.get('indicator', '')}")
         phrase = str(item.get("phrase") or "")
-        if phrase:
+        if phrase.startswith("keypad:"):
+            # Triage's evidence for what the caller pressed, not words she said.
+            text += f" ({translate('evidence.keypad')})"
+        elif phrase:
             text += f": “{phrase}”"
         if item.get("start") is not None:
             text += f" ({float(item['start']):.1f} s)"

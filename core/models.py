@@ -295,7 +295,11 @@ class Case(Base):
     notes: Mapped[list[CaseNote]] = relationship(back_populates="case")
     follow_ups: Mapped[list[FollowUp]] = relationship(back_populates="case")
 
-    __table_args__ = (Index("ix_cases_inbox", "status", "urgency_rank", "created_at"),)
+    # The inbox: status, then urgency order, with the village (district scope) and the id
+    # in the index itself, so the inbox's sort reads no table rows (admin_api.inbox).
+    __table_args__ = (
+        Index("ix_cases_inbox", "status", "urgency_rank", "created_at", "village_id", "id"),
+    )
 
     def set_urgency(self, urgency: Urgency, reasons: list[str]) -> None:
         self.urgency = urgency

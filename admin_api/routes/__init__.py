@@ -1,10 +1,11 @@
-"""Routers per area: ``api_*`` under ``/api/v1`` (JSON), ``web_*`` for the pages."""
+"""Routers per area: the API ones go under ``/api/v1`` (JSON), the others are pages."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
 from admin_api.routes import (
+    account,
     api_auth,
     api_cases,
     api_content,
@@ -13,6 +14,7 @@ from admin_api.routes import (
     audit_log,
     stats,
     system,
+    users,
     web_auth,
     web_cases,
     web_content,
@@ -22,7 +24,13 @@ from admin_api.routes import (
 
 
 def api_routers() -> list[APIRouter]:
-    return [api_auth.router, api_cases.router, api_queues.router, stats.api, audit_log.api] + [
+    return [
+        api_auth.router,
+        api_cases.router,
+        api_queues.router,
+        stats.api,
+        audit_log.api,
+        users.api,
         api_content.router,
         api_radio.radio,
         api_radio.station_api,
@@ -37,4 +45,8 @@ def web_routers() -> list[APIRouter]:
         web_queues.router,
         stats.web,
         audit_log.web,
-    ] + [web_content.router, web_radio.router]
+        users.web,
+        account.router,
+        web_content.router,
+        web_radio.router,
+    ]

@@ -14,6 +14,7 @@ from admin_api import audit, auth
 from admin_api.access import api_principal
 from admin_api.context import app_context, client_address, read_tx, write_tx
 from admin_api.errors import AccountLocked, NotAuthenticated, NotFound
+from admin_api.params import PathId
 from core.models import ApiToken
 from core.states import UserRole
 
@@ -121,7 +122,7 @@ def list_tokens(
 @router.delete("/tokens/{token_id}", status_code=204)
 def revoke_token(
     request: Request,
-    token_id: int,
+    token_id: PathId,
     principal: ApiPrincipal,
     session: Annotated[Session, Depends(write_tx, scope="function")],
 ) -> None:

@@ -17,6 +17,7 @@ from admin_api.casework import Actor
 from admin_api.context import app_context, client_address, read_tx, write_tx
 from admin_api.errors import NotFound
 from admin_api.inbox import InboxFilter, inbox
+from admin_api.params import MAX_ID, PathId, QueryId
 from core.models import Case, Recording
 from core.states import CaseStatus
 from transcription.triage import Indicator
@@ -46,11 +47,11 @@ def list_cases(
     session: ReadSession,
     status: Annotated[list[CaseStatus] | None, Query()] = None,
     indicator: Indicator | None = None,
-    village_id: int | None = None,
-    district_id: int | None = None,
+    village_id: QueryId = None,
+    district_id: QueryId = None,
     language: Annotated[str | None, Query(max_length=8)] = None,
     assignee_id: Annotated[
-        int | None, Query(description="a user id; 0 for cases nobody has")
+        int | None, Query(ge=0, le=MAX_ID, description="a user id; 0 for cases nobody has")
     ] = None,
     created_from: date | None = None,
     created_to: date | None = None,
@@ -77,7 +78,7 @@ def list_cases(
         timezone=context.settings.timezone,
     )
     return schemas.InboxOut(
-        cases=[schemas.summary(c) for c in result.cases],
+        cases=[schemas.row_summary(c) for c in result.cases],
         page=result.page,
         next_page=result.page + 1 if result.has_next else None,
     )
@@ -99,7 +100,7 @@ def get_case(
 )
 def recording_audio(
     request: Request,
-    recording_id: int,
+    recording_id: PathId,
     case: ScopedCase,
     principal: CaseWorker,
     session: WriteSession,
@@ -229,7 +230,7 @@ def add_referral(
 @router.patch("/{case_id}/referrals/{referral_id}")
 def set_referral_outcome(
     request: Request,
-    referral_id: int,
+    referral_id: PathId,
     body: schemas.OutcomeIn,
     case: ScopedCase,
     principal: CaseWorker,
@@ -272,7 +273,7 @@ def add_follow_up(
 @router.post("/{case_id}/follow-ups/{follow_up_id}/done")
 def complete_follow_up(
     request: Request,
-    follow_up_id: int,
+    follow_up_id: PathId,
     case: ScopedCase,
     principal: CaseWorker,
     session: WriteSession,

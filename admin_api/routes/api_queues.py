@@ -14,6 +14,7 @@ from admin_api.access import CASE_ROLES, api_principal, requires
 from admin_api.auth import Principal
 from admin_api.case_view import masked_number
 from admin_api.context import app_context, client_address, read_tx, write_tx
+from admin_api.params import PathId
 from core.models import CallbackRequest, Caller
 from core.states import CallbackSource, CallbackState
 
@@ -75,7 +76,7 @@ def list_callbacks(
 
 @router.post("/callbacks/{request_id}/done", responses={404: {}, 409: {}})
 def callback_done(
-    request: Request, request_id: int, principal: CaseWorker, session: WriteSession
+    request: Request, request_id: PathId, principal: CaseWorker, session: WriteSession
 ) -> CallbackOut:
     """You called her back: the request leaves the queue."""
     row = queues.load_callback(session, principal, request_id)
@@ -88,7 +89,7 @@ def callback_done(
 
 @router.post("/callbacks/{request_id}/cancel", responses={404: {}, 409: {}})
 def callback_cancel(
-    request: Request, request_id: int, principal: CaseWorker, session: WriteSession
+    request: Request, request_id: PathId, principal: CaseWorker, session: WriteSession
 ) -> CallbackOut:
     """Nobody will call back (reached another way, or a wrong number)."""
     row = queues.load_callback(session, principal, request_id)
@@ -101,7 +102,7 @@ def callback_cancel(
 
 @router.post("/callbacks/{request_id}/number", responses={404: {}})
 def callback_number(
-    request: Request, request_id: int, principal: CaseWorker, session: WriteSession
+    request: Request, request_id: PathId, principal: CaseWorker, session: WriteSession
 ) -> schemas.NumberOut:
     """The number to call, in clear; the reveal is audited."""
     row = queues.load_callback(session, principal, request_id)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from admin_api.access import api_principal, requires, web_principal
 from admin_api.auth import Principal
 from admin_api.context import read_tx
+from admin_api.params import QueryId
 from admin_api.web import render
 from core.models import AuditEvent, User
 from core.states import UserRole
@@ -71,8 +72,8 @@ def audit_json(
     action: Text = "",
     object_type: Text = "",
     object_id: Text = "",
-    user_id: int | None = None,
-    before_id: int | None = None,
+    user_id: QueryId = None,
+    before_id: QueryId = None,
 ) -> list[AuditOut]:
     """The newest 200 events (``before_id`` pages back); ``action`` matches a prefix."""
     rows = _events(
@@ -107,8 +108,8 @@ def audit_page(
     action: Text = "",
     object_type: Text = "",
     object_id: Text = "",
-    user_id: int | None = None,
-    before_id: int | None = None,
+    user_id: QueryId = None,
+    before_id: QueryId = None,
 ) -> HTMLResponse:
     rows = _events(
         session,

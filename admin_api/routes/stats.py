@@ -87,6 +87,7 @@ def stats_page(
         **{
             name: charts.bar_chart(name, t[name].sorted_by_total()[:20])
             for name in (
+                "calls_by_district",
                 "cases_by_district",
                 "cases_by_village",
                 "cases_by_country",

@@ -5,17 +5,19 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from admin_api import i18n
+from admin_api import content_view, i18n
 from admin_api.access import LOGIN_COOKIE, OptionalPrincipal
 from admin_api.auth import csrf_ok
 from admin_api.context import app_context
 from admin_api.errors import CsrfFailed
 from admin_api.routes.web_auth import safe_next
+from admin_api.web import render
 from core import migrate
 from core.errors import DatabaseUnavailable
 from core.models import User
+from core.states import UserRole
 
 router = APIRouter()
 
@@ -39,8 +41,20 @@ def health(request: Request) -> JSONResponse:
 
 
 @router.get("/", include_in_schema=False)
-def front_page(principal: OptionalPrincipal) -> RedirectResponse:
-    return RedirectResponse("/cases" if principal else "/login", status_code=303)
+def front_page(request: Request, principal: OptionalPrincipal) -> Response:
+    """Case workers and admins start at the inbox; editors at their own front page."""
+    if principal is None:
+        return RedirectResponse("/login", status_code=303)
+    if principal.role is UserRole.editor:
+        context = app_context(request)
+        with context.db.read_session() as session, session.begin():
+            rows = content_view.content_list(session, principal, context.now())
+            todo = {
+                "to_review": sum(1 for r in rows if r.needs_my_review),
+                "sent_back": sum(1 for r in rows if r.sent_back_to_me),
+            }
+        return render(request, "home.html", todo)
+    return RedirectResponse("/cases", status_code=303)
 
 
 @router.post("/language", include_in_schema=False)

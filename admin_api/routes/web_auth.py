@@ -18,6 +18,7 @@ from admin_api.access import (
 from admin_api.context import app_context, client_address
 from admin_api.errors import AccountLocked, CsrfFailed, NotAuthenticated, TooManyAttempts
 from admin_api.web import render
+from core.states import UserRole
 
 router = APIRouter(include_in_schema=False)
 
@@ -100,7 +101,10 @@ def login(
             )
     if failure:
         return _login_page(request, next_page, failure, status_code=401)
-    response = RedirectResponse(safe_next(next_page), status_code=303)
+    target = safe_next(next_page)
+    if user.role is UserRole.editor and target == "/cases":
+        target = "/"  # the inbox is not for editors
+    response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
         raw,

@@ -22,6 +22,7 @@ from admin_api.casework import Actor
 from admin_api.context import app_context, client_address, read_tx, write_tx
 from admin_api.errors import Invalid
 from admin_api.inbox import OPEN_STATUSES, UNASSIGNED, InboxFilter, inbox
+from admin_api.params import MAX_ID, FormId, PathId
 from admin_api.web import render
 from core.models import Case, District, User, Village
 from core.states import CaseStatus, ReferralKind, Urgency, UserRole
@@ -48,8 +49,8 @@ def _int_or_none(text: str) -> int | None:
     text = text.strip()
     if not text:
         return None
-    if not text.isdigit():
-        raise Invalid(f"not a number: {text[:20]!r}")
+    if not text.isdigit() or int(text) > MAX_ID:
+        raise Invalid(f"not an identifier: {text[:20]!r}")
     return int(text)
 
 
@@ -197,7 +198,7 @@ def correct_transcript(
     case: ScopedCase,
     principal: CaseWorker,
     session: WriteSession,
-    recording_id: Annotated[int, Form()],
+    recording_id: FormId,
     text: Annotated[str, Form(max_length=20_000)],
 ) -> RedirectResponse:
     casework.correct_transcript(session, case, recording_id, text, _actor(request, principal))
@@ -261,7 +262,7 @@ def set_village(
     case: ScopedCase,
     principal: CaseWorker,
     session: WriteSession,
-    village_id: Annotated[int, Form()],
+    village_id: FormId,
 ) -> RedirectResponse:
     casework.set_village(session, case, village_id, _actor(request, principal))
     return _back(case, "village", "work")
@@ -297,7 +298,7 @@ def add_referral(
 @router.post("/cases/{case_id}/referrals/{referral_id}/outcome")
 def set_referral_outcome(
     request: Request,
-    referral_id: int,
+    referral_id: PathId,
     case: ScopedCase,
     principal: CaseWorker,
     session: WriteSession,
@@ -332,7 +333,7 @@ def add_follow_up(
 @router.post("/cases/{case_id}/follow-ups/{follow_up_id}/done")
 def complete_follow_up(
     request: Request,
-    follow_up_id: int,
+    follow_up_id: PathId,
     case: ScopedCase,
     principal: CaseWorker,
     session: WriteSession,

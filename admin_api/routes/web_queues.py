@@ -12,6 +12,7 @@ from admin_api import queues
 from admin_api.access import CASE_ROLES, requires, web_principal
 from admin_api.auth import Principal
 from admin_api.context import app_context, client_address, read_tx, write_tx
+from admin_api.params import PathId
 from admin_api.routes.api_queues import callback_out
 from admin_api.web import render
 
@@ -44,7 +45,7 @@ def callbacks_page(request: Request, principal: CaseWorker, session: ReadSession
 
 @router.post("/callbacks/{request_id}/done")
 def callback_done(
-    request: Request, request_id: int, principal: CaseWorker, session: WriteSession
+    request: Request, request_id: PathId, principal: CaseWorker, session: WriteSession
 ) -> RedirectResponse:
     row = queues.load_callback(session, principal, request_id)
     now = app_context(request).now()
@@ -54,7 +55,7 @@ def callback_done(
 
 @router.post("/callbacks/{request_id}/cancel")
 def callback_cancel(
-    request: Request, request_id: int, principal: CaseWorker, session: WriteSession
+    request: Request, request_id: PathId, principal: CaseWorker, session: WriteSession
 ) -> RedirectResponse:
     row = queues.load_callback(session, principal, request_id)
     now = app_context(request).now()
@@ -66,7 +67,7 @@ def callback_cancel(
 
 @router.post("/callbacks/{request_id}/number")
 def callback_number(
-    request: Request, request_id: int, principal: CaseWorker, session: WriteSession
+    request: Request, request_id: PathId, principal: CaseWorker, session: WriteSession
 ) -> HTMLResponse:
     """Shows the number in this response only."""
     row = queues.load_callback(session, principal, request_id)

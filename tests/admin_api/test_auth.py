@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from admin_api.access import LOGIN_COOKIE, SESSION_COOKIE
 from admin_api.app import create_app
-from core.models import AuditEvent, User, WebSession
+from core.models import ApiToken, AuditEvent, User, WebSession
 from tests.admin_api.conftest import PASSWORD, World, csrf_of, web_login
 from tests.conftest import make_settings
 
@@ -202,3 +202,36 @@ def test_language_switch_and_accept_language(world: World, client: TestClient) -
     with world.db.read_session() as s:
         assert s.scalars(select(User.language).where(User.username == "siti")).one() == "id"
     _ = LOGIN_COOKIE, timedelta
+
+
+def test_her_own_account(world: World, client: TestClient) -> None:
+    csrf = web_login(client, "siti")
+    elsewhere = TestClient(client.app)
+    web_login(elsewhere, "siti")
+    page = client.get("/account").text
+    assert page.count("<li>") >= 2 and "sesi ini" in page
+    form = {"csrf_token": csrf, "current": "wrong-password-x", "new": "x" * 12, "again": "x" * 12}
+    assert "salah" in client.post("/account/password", data=form).text
+    form["current"] = PASSWORD
+    assert "tidak sama" in client.post("/account/password", data={**form, "again": "y" * 12}).text
+    assert (
+        "terlalu pendek"
+        in client.post("/account/password", data={**form, "new": "short", "again": "short"}).text
+    )
+    done = client.post(
+        "/account/password", data={**form, "new": "a-new-password-1", "again": "a-new-password-1"}
+    )
+    assert "Kata sandi diganti" in done.text
+    # Her other browser was logged out; the new password works.
+    assert elsewhere.get("/cases", follow_redirects=False).status_code == 303
+    web_login(elsewhere, "siti", "a-new-password-1")
+    client.post("/account/sessions/end-others", data={"csrf_token": csrf})
+    assert elsewhere.get("/cases", follow_redirects=False).status_code == 303
+    with world.db.read_session() as s:
+        token = s.scalars(
+            select(ApiToken).where(ApiToken.user_id == world.ids["case_worker"])
+        ).one()
+    client.post(f"/account/tokens/{token.id}/revoke", data={"csrf_token": csrf})
+    assert client.get("/api/v1/cases", headers=world.headers("case_worker")).status_code == 401
+    other_token = client.post("/account/tokens/1/revoke", data={"csrf_token": csrf})
+    assert other_token.status_code == 404  # the admin's token is not hers

@@ -58,6 +58,12 @@ def test_inbox_filters(world: World, client: TestClient) -> None:
 
 
 def test_case_detail_marks_words_and_masks_the_number(world: World, client: TestClient) -> None:
+    # The same caller reported in Jember (outside Siti's districts) and with no village.
+    with world.db.transaction() as s:
+        for key in ("outside", "nowhere"):
+            other = s.get(Case, world.ids[key])
+            assert other is not None
+            other.caller_id = world.ids["caller"]
     case = _get(client, world, "case_worker", f"/api/v1/cases/{world.ids['inside']}").json()
     words = case["recordings"][0]["transcript"]["words"]
     assert [(w["word"], w["low_confidence"], w["indicator"]) for w in words] == [
@@ -66,6 +72,8 @@ def test_case_detail_marks_words_and_masks_the_number(world: World, client: Test
         ("majikan", True, ""),
     ]
     assert case["caller"]["masked_number"] == "+62 ••• ••• 7890"
+    assert [o["id"] for o in case["caller"]["other_cases"]] == [world.ids["nowhere"]]
+    assert case["caller"]["hidden_cases"] == 1
     assert CALLER_NUMBER not in json.dumps(case)
     assert case["next_statuses"] == ["in_review", "closed"]
     with world.db.read_session() as s:
@@ -93,6 +101,7 @@ def test_audio_streams_with_range_and_the_listening_is_audited(
     full = _get(client, world, "case_worker", url)
     assert full.status_code == 200 and full.headers["content-type"] == "audio/wav"
     assert full.headers["accept-ranges"] == "bytes"
+    assert "content-encoding" not in full.headers  # never gzipped: ranges are of the file
     assert full.content[:4] == b"RIFF"
     size = len(full.content)
     part = _get(client, world, "case_worker", url, headers={"Range": "bytes=0-99"})

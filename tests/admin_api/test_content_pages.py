@@ -102,6 +102,7 @@ def test_review_with_four_eyes_on_the_pages(world: World, client: TestClient) ->
 
     client.cookies.clear()
     csrf = web_login(client, "editor")
+    assert "1 konten menunggu tinjauan Anda." in client.get("/").text  # her front page
     listing = client.get("/content").text
     assert "1 konten menunggu tinjauan Anda." in listing
     assert 'class="content-row review"' in listing

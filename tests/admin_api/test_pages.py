@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from admin_api.i18n import Translator, negotiate
 from admin_api.messages import CATALOGUE
-from core.models import AuditEvent, CallbackRequest, Caller, Recording
+from core.models import AuditEvent, CallbackRequest, Caller, Case, Recording
 from core.states import (
     CallbackSource,
     CallbackState,
@@ -20,10 +20,11 @@ from core.states import (
     TranscriptionStatus,
     Urgency,
 )
-from tests.admin_api.conftest import CALLER_NUMBER, World, web_login
+from tests.admin_api.conftest import CALLER_NUMBER, PASSWORD, World, csrf_of, web_login
 from transcription.triage import Indicator
 
-KEY = re.compile(r"""_\(\s*["']([a-z_]+\.[a-z_.]+)["']""")
+# A whole key (``_("x.y")`` or ``_("x.y", n=1)``), not a prefix joined with ``~``.
+KEY = re.compile(r"""_\(\s*["']([a-z_]+\.[a-z_.]+)["']\s*[,)]""")
 
 
 def test_every_key_used_in_a_template_exists_in_both_languages() -> None:
@@ -36,6 +37,7 @@ def test_every_key_used_in_a_template_exists_in_both_languages() -> None:
         | {f"indicator.{i}" for i in Indicator}
         | {f"referral.{k}" for k in ReferralKind}
         | {f"transcription.{t}" for t in TranscriptionStatus if t != "done"}
+        | {f"account.done_{d}" for d in ("password", "sessions", "token")}
     )
     missing = sorted(k for k in used | dynamic if k not in CATALOGUE)
     assert missing == []
@@ -58,6 +60,11 @@ def test_inbox_page_shows_why_each_case_is_urgent(world: World, client: TestClie
     page = client.get("/cases").text
     assert page.index("Pringgasela") < page.index("desa belum diketahui")
     assert "kekerasan fisik: “dipukul” (1.0 s)" in page
+    with world.db.transaction() as s:
+        case = s.get(Case, world.ids["nowhere"])
+        assert case is not None
+        case.indicators = [{"indicator": "withholding_of_wages", "phrase": "keypad: unpaid_wages"}]
+    assert "gaji tidak dibayar (dipilih dengan tombol telepon)" in client.get("/cases").text
     assert "kritis" in page
     assert "Dukuhdempok" not in page.split("<table")[1]
     filtered = client.get("/cases?indicator=physical_violence&assignee=none&status=open").text
@@ -71,6 +78,7 @@ def test_case_page_transcript_marks_and_actions(world: World, client: TestClient
     page = client.get(f"/cases/{case}")
     assert page.status_code == 200
     assert page.headers["cache-control"] == "no-store"
+    assert page.headers["content-encoding"] == "gzip"  # small over a slow connection
     assert "script-src 'self'" in page.headers["content-security-policy"]
     html = page.text
     assert (
@@ -216,3 +224,63 @@ def test_audit_log_page_for_admins(world: World, client: TestClient) -> None:
     assert f'href="/cases/{world.ids["inside"]}"' in page.text and "siti" in page.text
     rows = client.get("/api/v1/audit?action=case.", headers=world.headers("admin")).json()
     assert rows[0]["action"] == "case.read.case" and rows[0]["source"] == "testclient"
+
+
+def test_admins_manage_users(world: World, client: TestClient) -> None:
+    csrf = web_login(client, "admin")
+    page = client.post(
+        "/users",
+        data={
+            "username": "rina",
+            "role": "case_worker",
+            "full_name": "Rina",
+            "district": ["3509"],
+            "csrf_token": csrf,
+        },
+    )
+    assert page.status_code == 200
+    password = re.search(r'class="number password">([^<]+)<', page.text)
+    assert password, page.text[-500:]
+    duplicate = client.post(
+        "/users", data={"username": "rina", "role": "editor", "csrf_token": csrf}
+    )
+    assert duplicate.status_code == 409
+    # She logs in with the password shown once; then the admin deactivates her.
+    other = TestClient(client.app)
+    web_login(other, "rina", password.group(1))
+    assert "Dukuhdempok" in other.get("/cases").text
+    rows = client.get("/api/v1/users", headers=world.headers("admin")).json()
+    rina = next(u for u in rows if u["username"] == "rina")
+    assert rina["districts"] == ["3509"] and rina["role"] == "case_worker"
+    client.post(f"/users/{rina['id']}/active", data={"active": "false", "csrf_token": csrf})
+    assert other.get("/cases", follow_redirects=False).status_code == 303
+    reset = client.post(
+        f"/api/v1/users/{world.ids['case_worker']}/password", headers=world.headers("admin")
+    )
+    assert reset.status_code == 200 and len(reset.json()["password"]) >= 20
+    # Her tokens were revoked with the new password.
+    assert client.get("/api/v1/cases", headers=world.headers("case_worker")).status_code == 401
+    assert (
+        client.put(
+            f"/api/v1/users/{world.ids['admin']}/active",
+            json={"active": False},
+            headers=world.headers("admin"),
+        ).status_code
+        == 409
+    )
+    with world.db.read_session() as s:
+        actions = [e.action for e in s.scalars(select(AuditEvent))]
+    assert {"user.create", "user.deactivate", "user.set_password"} <= set(actions)
+
+
+def test_editors_land_on_their_own_page(world: World, client: TestClient) -> None:
+    page = client.get("/login")
+    response = client.post(
+        "/login",
+        data={"username": "editor", "password": PASSWORD, "csrf_token": csrf_of(page.text)},
+        follow_redirects=False,
+    )
+    assert response.headers["location"] == "/"
+    home = client.get("/")
+    assert home.status_code == 200 and "Selamat datang" in home.text
+    assert client.get("/cases").status_code == 403

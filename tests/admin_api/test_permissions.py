@@ -18,7 +18,7 @@ from admin_api import auth
 from admin_api.access import SESSION_COOKIE
 from admin_api.app import create_app
 from core.models import CallbackRequest, Caller, FollowUp, Referral, User
-from core.states import CallbackSource, CallbackState, ReferralKind
+from core.states import CallbackSource, CallbackState, ReferralKind, UserRole
 from tests.admin_api.conftest import World
 from tests.admin_api.radio_world import seed_radio
 from tests.conftest import TEST_SECRET
@@ -49,6 +49,10 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/auth/tokens"): Rule(ANYONE),
     ("DELETE", "/api/v1/auth/tokens/{token_id}"): Rule(ANYONE),
     ("POST", "/logout"): Rule(ANYONE),
+    ("GET", "/account"): Rule(ANYONE),
+    ("POST", "/account/password"): Rule(ANYONE),
+    ("POST", "/account/sessions/end-others"): Rule(ANYONE),
+    ("POST", "/account/tokens/{token_id}/revoke"): Rule(ANYONE),
     ("GET", "/api/v1/cases"): Rule(CASES),
     ("GET", "/cases"): Rule(CASES),
     ("GET", "/api/v1/follow-ups"): Rule(CASES),
@@ -61,6 +65,14 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/stats.csv"): Rule(CASES),
     ("GET", "/api/v1/audit"): Rule(ONLY_ADMIN),
     ("GET", "/audit"): Rule(ONLY_ADMIN),
+    ("GET", "/api/v1/users"): Rule(ONLY_ADMIN),
+    ("POST", "/api/v1/users"): Rule(ONLY_ADMIN),
+    ("POST", "/api/v1/users/{user_id}/password"): Rule(ONLY_ADMIN),
+    ("PUT", "/api/v1/users/{user_id}/active"): Rule(ONLY_ADMIN),
+    ("GET", "/users"): Rule(ONLY_ADMIN),
+    ("POST", "/users"): Rule(ONLY_ADMIN),
+    ("POST", "/users/{user_id}/password"): Rule(ONLY_ADMIN),
+    ("POST", "/users/{user_id}/active"): Rule(ONLY_ADMIN),
 }
 for _method, _path in [
     ("GET", "/api/v1/cases/{case_id}"),
@@ -230,8 +242,10 @@ def _objects(world: World) -> dict[str, dict[str, int]]:
             created_at=now,
             updated_at=now,
         )
-        s.add_all([referral, follow_up, callback])
+        spare = User(username="spare", role=UserRole.case_worker, password_hash="x", created_at=now)
+        s.add_all([referral, follow_up, callback, spare])
         s.flush()
+        world.ids["spare_user"] = spare.id
         for name, _role, _inside in PRINCIPALS:
             user = s.get(User, world.ids[name])
             assert user is not None
@@ -243,6 +257,8 @@ def _objects(world: World) -> dict[str, dict[str, int]]:
                 "follow_up_id": follow_up.id,
                 "request_id": callback.id,
                 "token_id": token.id,
+                # A password reset ends sessions: aim it at a user nobody here logs in as.
+                "user_id": world.ids["spare_user"],
             }
     seed_radio(world)
     for name in values:

@@ -67,6 +67,8 @@ def test_report_counts_by_month_place_and_sex(world: World, client: TestClient) 
     assert table[("cases_by_country", "MY")]["female"] == "7"
     assert table[("cases_by_indicator", "withholding_of_wages")]["total"] == "6"
     assert table[("cases_by_district", "Lombok Timur")]["total"] == "7"
+    assert table[("indicators_by_month", "2026-11 withholding_of_wages")]["female"] == "6"
+    assert table[("calls_by_district", "Lombok Timur")]["female"] == "7"
     # A case worker counts her own districts (and cases without a village) only.
     mine = client.get(
         "/api/v1/stats?start=2026-10-01&end=2026-11-30", headers=world.headers("case_worker")
@@ -95,7 +97,7 @@ def test_csv_export_and_page(world: World, client: TestClient) -> None:
     assert all(v in ("<5", "*", "0") or int(v) >= 5 for v in values)
     page = client.get("/stats?start=2026-11-01&end=2026-11-30")
     assert page.status_code == 200
-    assert page.text.count("<svg") == 6 and "<rect" in page.text
+    assert page.text.count("<svg") == 7 and "<rect" in page.text
     assert "gaji tidak dibayar" in page.text
 
 

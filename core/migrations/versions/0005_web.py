@@ -73,9 +73,17 @@ def upgrade() -> None:
         batch.add_column(sa.Column("purged_at", sa.DateTime(timezone=True), nullable=True))
     with op.batch_alter_table("recordings") as batch:
         batch.add_column(sa.Column("purged_at", sa.DateTime(timezone=True), nullable=True))
+    # The inbox index also carries the village and the id, so the inbox's sort, district
+    # scope included, reads no table rows.
+    op.drop_index("ix_cases_inbox", table_name="cases")
+    op.create_index(
+        "ix_cases_inbox", "cases", ["status", "urgency_rank", "created_at", "village_id", "id"]
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_cases_inbox", table_name="cases")
+    op.create_index("ix_cases_inbox", "cases", ["status", "urgency_rank", "created_at"])
     with op.batch_alter_table("recordings") as batch:
         batch.drop_column("purged_at")
     with op.batch_alter_table("cases") as batch:

@@ -1,0 +1,131 @@
+"""Admins manage the people who log in: add, new password, deactivate, reactivate.
+
+Passwords are generated (core.users) and shown once. A new password or a deactivation
+ends the user's web sessions and revokes her API tokens at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, selectinload
+
+from admin_api import audit
+from admin_api.auth import Principal, revoke_all_sessions
+from admin_api.errors import Conflict, Invalid, NotFound
+from core.models import ApiToken, District, User
+from core.states import UserRole
+from core.users import UserError, create_user, reset_password
+
+
+def list_users(session: Session) -> Sequence[User]:
+    return session.scalars(
+        select(User).order_by(User.username).options(selectinload(User.districts))
+    ).all()
+
+
+def add_user(
+    session: Session,
+    principal: Principal,
+    *,
+    username: str,
+    role: UserRole,
+    district_codes: Sequence[str],
+    full_name: str,
+    now: datetime,
+    source: str,
+) -> tuple[User, str]:
+    username = username.strip()
+    if not username or not username.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        raise Invalid("a username is letters, digits, '.', '-' or '_'")
+    try:
+        user, password = create_user(
+            session,
+            username=username,
+            role=role,
+            now=now,
+            district_codes=district_codes,
+            full_name=full_name.strip(),
+            actor="user",
+        )
+    except UserError as exc:
+        raise Conflict(str(exc)) from None
+    audit.record(
+        session,
+        principal,
+        "user.create",
+        now=now,
+        source=source,
+        object_type="user",
+        object_id=user.id,
+        details={"role": str(role), "districts": list(district_codes)},
+    )
+    return user, password
+
+
+def _user(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"no user {user_id}")
+    return user
+
+
+def _end_access(session: Session, user: User, now: datetime) -> None:
+    revoke_all_sessions(session, user.id, now=now)
+    session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
+def new_password(
+    session: Session, principal: Principal, user_id: int, *, now: datetime, source: str
+) -> tuple[User, str]:
+    """A generated password (shown once); unlocks the account, ends its sessions."""
+    user = _user(session, user_id)
+    password = reset_password(session, user.username, now=now, actor="user")
+    _end_access(session, user, now)
+    audit.record(
+        session,
+        principal,
+        "user.set_password",
+        now=now,
+        source=source,
+        object_type="user",
+        object_id=user.id,
+    )
+    return user, password
+
+
+def set_active(
+    session: Session,
+    principal: Principal,
+    user_id: int,
+    active: bool,
+    *,
+    now: datetime,
+    source: str,
+) -> User:
+    user = _user(session, user_id)
+    if user.id == principal.user_id and not active:
+        raise Conflict("you cannot deactivate yourself")
+    user.is_active = active
+    if not active:
+        _end_access(session, user, now)
+    audit.record(
+        session,
+        principal,
+        "user.activate" if active else "user.deactivate",
+        now=now,
+        source=source,
+        object_type="user",
+        object_id=user.id,
+    )
+    return user
+
+
+def district_choices(session: Session) -> Sequence[District]:
+    return session.scalars(select(District).order_by(District.name)).all()
