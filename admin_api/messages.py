@@ -598,6 +598,12 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "The key is in the address: beyond the village network use HTTPS, and issue a new "
         "key when one leaks.",
     ),
+    "station.no_public_url": (
+        "Alamat ini memakai alamat yang Anda buka sekarang. Bila stasiun menjangkau server "
+        "dengan alamat lain, atur DESBUMI_RADIO__PUBLIC_URL.",
+        "These use the address you opened this page with. If stations reach this server at "
+        "another address, set DESBUMI_RADIO__PUBLIC_URL.",
+    ),
     "station_done.attach": ("Program ditambahkan.", "Programme added."),
     "station_done.detach": ("Program dilepaskan.", "Programme detached."),
     "station_done.deactivate": (

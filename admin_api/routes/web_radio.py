@@ -188,7 +188,15 @@ def _key_page(request: Request, session: Session, slug: str, key: str, fresh: bo
     station = stations.get_station(session, slug)
     urls = radio_view.feed_urls(public_base(request), key, [p.slug for p in station.programmes])
     return render(
-        request, "station_key.html", {"station": station, "key": key, "urls": urls, "fresh": fresh}
+        request,
+        "station_key.html",
+        {
+            "station": station,
+            "key": key,
+            "urls": urls,
+            "fresh": fresh,
+            "public_url": app_context(request).settings.radio.public_url,
+        },
     )
 
 
