@@ -26,8 +26,9 @@ from admin_api import routes, stations
 from admin_api.access import LoginRequired
 from admin_api.auth import LoginRateLimiter
 from admin_api.context import AppContext
-from admin_api.errors import ApiError, Invalid
+from admin_api.errors import ApiError, Invalid, from_broadcast
 from admin_api.web import render, templates
+from broadcasts.errors import BroadcastError
 from core.clock import Clock, SystemClock
 from core.db import Database
 from core.errors import InvalidTransition
@@ -134,6 +135,13 @@ def create_app(
     @app.exception_handler(InvalidTransition)
     async def _invalid_transition(request: Request, exc: InvalidTransition) -> Response:
         return await _api_error(request, _Conflict(str(exc)))
+
+    @app.exception_handler(BroadcastError)
+    async def _broadcast_error(request: Request, exc: BroadcastError) -> Response:
+        # Stations get their own answers (one 401 for every bad key); people get pages.
+        if request.url.path.startswith("/radio/"):
+            return await stations.station_error(request, exc)
+        return await _api_error(request, from_broadcast(exc))
 
     @app.exception_handler(TranscriptRejected)
     async def _transcript_rejected(request: Request, exc: TranscriptRejected) -> Response:

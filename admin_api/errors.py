@@ -6,6 +6,9 @@ message is safe to show: it never holds a phone number or a transcript.
 
 from __future__ import annotations
 
+from broadcasts import errors as broadcast_errors
+from broadcasts.errors import BroadcastError
+
 
 class ApiError(Exception):
     status_code = 400
@@ -49,3 +52,23 @@ class AccountLocked(ApiError):
 class TooManyAttempts(ApiError):
     status_code = 429
     code = "too_many_attempts"
+
+
+def from_broadcast(exc: BroadcastError) -> ApiError:
+    """The HTTP face of an error of the content library or the radio: its own code and
+    message, with the status that fits (four eyes is 403, a wrong field 422)."""
+    error = ApiError(str(exc))
+    error.code = exc.code
+    error.status_code = next(
+        (status for kind, status in _BROADCAST_STATUS if isinstance(exc, kind)), 409
+    )
+    return error
+
+
+_BROADCAST_STATUS: tuple[tuple[type[BroadcastError], int], ...] = (
+    (broadcast_errors.NotFound, 404),
+    (broadcast_errors.NotPermitted, 403),
+    (broadcast_errors.InvalidContent, 422),
+    (broadcast_errors.RecordingRejected, 422),
+    (broadcast_errors.StationAuthFailed, 401),
+)

@@ -41,16 +41,17 @@ _STATUS = {StationAuthFailed: 401, NotFound: 404, InvalidContent: 422}
 def install(app: FastAPI) -> None:
     """Add the station routes and map the broadcasts errors to HTTP."""
     app.include_router(router)
+    app.add_exception_handler(BroadcastError, station_error)
 
-    async def _error(_request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, BroadcastError)  # noqa: S101 - registered for it only
-        status = next((code for cls, code in _STATUS.items() if isinstance(exc, cls)), 409)
-        headers = {"WWW-Authenticate": 'Bearer realm="desbumi radio"'} if status == 401 else None
-        return JSONResponse(
-            status_code=status, content={"code": exc.code, "message": str(exc)}, headers=headers
-        )
 
-    app.add_exception_handler(BroadcastError, _error)
+async def station_error(_request: Request, exc: Exception) -> JSONResponse:
+    """A broadcasts error as a station sees it: JSON with the code and message."""
+    assert isinstance(exc, BroadcastError)  # noqa: S101 - registered for it only
+    status = next((code for cls, code in _STATUS.items() if isinstance(exc, cls)), 409)
+    headers = {"WWW-Authenticate": 'Bearer realm="desbumi radio"'} if status == 401 else None
+    return JSONResponse(
+        status_code=status, content={"code": exc.code, "message": str(exc)}, headers=headers
+    )
 
 
 class AiredReport(BaseModel):

@@ -49,6 +49,12 @@ class RecordingRejected(BroadcastError):
     code = "recording_rejected"
 
 
+class SegmentStateError(BroadcastError):
+    """The segment is not in a state that allows this (aired, cancelled, past, built)."""
+
+    code = "segment_state"
+
+
 class AssemblyError(BroadcastError):
     """A segment could not be assembled (missing audio, an encoder failure)."""
 

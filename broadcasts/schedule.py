@@ -27,7 +27,7 @@ from audio.errors import AudioError
 from audio.ffmpeg import convert_to_master
 from audio.ffprobe import probe_media
 from audio.jingle import JINGLE_S
-from broadcasts.errors import InvalidContent, NotFound
+from broadcasts.errors import InvalidContent, NotFound, SegmentStateError
 from broadcasts.library import RENDER_KIND, unrendered
 from broadcasts.planner import (
     LibraryItem,
@@ -42,7 +42,7 @@ from core import queue
 from core.models import ContentItem, Job, Programme, Segment, Slot, Station
 from core.periodic import PeriodicTask
 from core.settings import RadioSettings, Settings, resolve_timezone
-from core.states import ContentStatus, SegmentStatus, check_transition
+from core.states import ContentStatus, JobState, SegmentStatus, check_transition
 
 logger = logging.getLogger(__name__)
 
@@ -176,6 +176,108 @@ def attach_station(session: Session, programme_slug: str, station_slug: str) -> 
         raise NotFound(f"no station {station_slug!r}")
     if station not in programme.stations:
         programme.stations.append(station)
+
+
+def detach_station(session: Session, programme_slug: str, station_slug: str) -> None:
+    """Stop a station pulling a programme (idempotent); its feeds lose it at once."""
+    programme = get_programme(session, programme_slug)
+    station = session.scalar(select(Station).where(Station.slug == station_slug))
+    if station is None:
+        raise NotFound(f"no station {station_slug!r}")
+    if station in programme.stations:
+        programme.stations.remove(station)
+
+
+def replan_segment(session: Session, settings: Settings, segment_id: int, now: datetime) -> bool:
+    """Choose the items of a segment not yet on air again, from the library as it is now
+    (e.g. after new content was approved), and queue its assembly. Returns False when
+    the planner chose the same items (nothing changes).
+
+    Raises :class:`SegmentStateError` for a segment that aired, was cancelled, whose air
+    time passed or was removed, or for which no playable content is left.
+    """
+    segment = _open_segment(session, segment_id, now)
+    slot = session.get(Slot, segment.slot_id) if segment.slot_id else None
+    if slot is None:
+        raise SegmentStateError("its air time was removed; nothing to plan")
+    programme = segment.programme
+    others = [
+        s
+        for s in session.scalars(
+            select(Segment).where(
+                Segment.programme_id == programme.id,
+                Segment.air_at >= segment.air_at - timedelta(days=programme.repeat_window_days),
+                Segment.status != SegmentStatus.cancelled,
+                Segment.id != segment.id,
+            )
+        )
+    ]
+    slugs: dict[int, str] = {
+        row.id: row.slug
+        for row in session.execute(
+            select(ContentItem.id, ContentItem.slug).where(
+                ContentItem.id.in_({i for s in others for i in s.planned_content_ids})
+            )
+        )
+    }
+    history = repeat_history(
+        [(s.programme_id, list(s.planned_content_ids), s.air_at) for s in others], slugs
+    )
+    spec = SlotSpec(slot.id, programme.id, slot.rrule, slot.dtstart_local, slot.timezone)
+    fresh = plan(
+        [programme_spec(programme, settings.radio)],
+        [spec],
+        library_items(session, now),
+        history,
+        segment.air_at,
+        timedelta(seconds=1),
+    )
+    ids = list(fresh[0].content_ids) if fresh else []
+    if not ids:
+        raise SegmentStateError("no playable content for this air time; approve some first")
+    if ids == [int(i) for i in segment.planned_content_ids]:
+        return False
+    segment.planned_content_ids = ids
+    segment.error = None
+    segment.updated_at = now
+    if segment.status in (SegmentStatus.ready, SegmentStatus.failed):
+        _move(segment, SegmentStatus.assembling, now)
+    _enqueue(session, segment, now)
+    logger.info("segment_id=%s planned again by an editor", segment.id)
+    return True
+
+
+def reassemble_segment(session: Session, segment_id: int, now: datetime) -> None:
+    """Build a failed segment again with the same plan (its dead job is queued again).
+
+    Raises :class:`SegmentStateError` unless the segment failed and is not on air yet.
+    """
+    segment = _open_segment(session, segment_id, now)
+    if segment.status is not SegmentStatus.failed:
+        raise SegmentStateError(f"only a failed segment is assembled again; it is {segment.status}")
+    if not segment.planned_content_ids:
+        raise SegmentStateError("it has no items; plan it again instead")
+    _move(segment, SegmentStatus.assembling, now)
+    segment.error = None
+    segment.progress = 0.0
+    key = f"{ASSEMBLE_KIND}:{segment.id}:{plan_digest(segment.planned_content_ids)}"
+    job = session.scalar(select(Job).where(Job.unique_key == key))
+    if job is not None and job.state is JobState.dead:
+        queue.retry_dead(session, job.id, now=now)
+    elif job is None:
+        _enqueue(session, segment, now)
+    logger.info("segment_id=%s queued for assembly again by an editor", segment.id)
+
+
+def _open_segment(session: Session, segment_id: int, now: datetime) -> Segment:
+    segment = session.get(Segment, segment_id)
+    if segment is None:
+        raise NotFound(f"no segment {segment_id}")
+    if segment.status not in _OPEN:
+        raise SegmentStateError(f"the segment is {segment.status}; it cannot change")
+    if segment.air_at <= now:
+        raise SegmentStateError("its air time has passed")
+    return segment
 
 
 def programme_spec(programme: Programme, radio: RadioSettings) -> ProgrammeSpec:

@@ -94,6 +94,14 @@ def new_key(session: Session, slug: str) -> str:
     return key
 
 
+def deactivate(session: Session, slug: str) -> Station:
+    """Stop a station's key at once (it gets 401 like a wrong key); a new key
+    (:func:`new_key`) makes it active again."""
+    station = get_station(session, slug)
+    station.is_active = False
+    return station
+
+
 def list_stations(session: Session) -> list[Station]:
     return list(session.scalars(select(Station).order_by(Station.slug)))
 

@@ -8,14 +8,18 @@ from admin_api.routes import (
     account,
     api_auth,
     api_cases,
+    api_content,
     api_queues,
+    api_radio,
     audit_log,
     stats,
     system,
     users,
     web_auth,
     web_cases,
+    web_content,
     web_queues,
+    web_radio,
 )
 
 
@@ -27,6 +31,9 @@ def api_routers() -> list[APIRouter]:
         stats.api,
         audit_log.api,
         users.api,
+        api_content.router,
+        api_radio.radio,
+        api_radio.station_api,
     ]
 
 
@@ -40,4 +47,6 @@ def web_routers() -> list[APIRouter]:
         audit_log.web,
         users.web,
         account.router,
+        web_content.router,
+        web_radio.router,
     ]

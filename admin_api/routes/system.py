@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from admin_api import i18n
+from admin_api import content_view, i18n
 from admin_api.access import LOGIN_COOKIE, OptionalPrincipal
 from admin_api.auth import csrf_ok
 from admin_api.context import app_context
@@ -46,7 +46,14 @@ def front_page(request: Request, principal: OptionalPrincipal) -> Response:
     if principal is None:
         return RedirectResponse("/login", status_code=303)
     if principal.role is UserRole.editor:
-        return render(request, "home.html", {})
+        context = app_context(request)
+        with context.db.read_session() as session, session.begin():
+            rows = content_view.content_list(session, principal, context.now())
+            todo = {
+                "to_review": sum(1 for r in rows if r.needs_my_review),
+                "sent_back": sum(1 for r in rows if r.sent_back_to_me),
+            }
+        return render(request, "home.html", todo)
     return RedirectResponse("/cases", status_code=303)
 
 

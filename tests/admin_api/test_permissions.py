@@ -20,6 +20,7 @@ from admin_api.app import create_app
 from core.models import CallbackRequest, Caller, FollowUp, Referral, User
 from core.states import CallbackSource, CallbackState, ReferralKind, UserRole
 from tests.admin_api.conftest import World
+from tests.admin_api.radio_world import seed_radio
 from tests.conftest import TEST_SECRET
 
 ADMIN, WORKER, EDITOR = "admin", "case_worker", "editor"
@@ -109,6 +110,63 @@ for _method, _path in [
     ("POST", "/callbacks/{request_id}/number"),
 ]:
     RULES[(_method, _path)] = Rule(CASES, scoped=True)
+# Content and radio: editors and admins; stations: admins. Never district-scoped.
+EDITORIAL = frozenset({ADMIN, EDITOR})
+for _method, _path in [
+    ("GET", "/api/v1/content"),
+    ("POST", "/api/v1/content"),
+    ("GET", "/api/v1/content/{item_id}"),
+    ("PATCH", "/api/v1/content/{item_id}"),
+    ("PUT", "/api/v1/content/{item_id}/recording"),
+    ("DELETE", "/api/v1/content/{item_id}/recording"),
+    ("POST", "/api/v1/content/{item_id}/submit"),
+    ("POST", "/api/v1/content/{item_id}/approve"),
+    ("POST", "/api/v1/content/{item_id}/reject"),
+    ("POST", "/api/v1/content/{item_id}/retire"),
+    ("POST", "/api/v1/content/{item_id}/versions"),
+    ("GET", "/api/v1/content/{item_id}/history"),
+    ("GET", "/api/v1/content/{item_id}/audio"),
+    ("GET", "/api/v1/radio/programmes"),
+    ("GET", "/api/v1/radio/segments"),
+    ("GET", "/api/v1/radio/segments/{segment_id}"),
+    ("GET", "/api/v1/radio/segments/{segment_id}/audio"),
+    ("POST", "/api/v1/radio/segments/{segment_id}/replan"),
+    ("POST", "/api/v1/radio/segments/{segment_id}/reassemble"),
+    ("GET", "/api/v1/radio/airplays"),
+    ("GET", "/content"),
+    ("GET", "/content/new"),
+    ("POST", "/content"),
+    ("GET", "/content/{item_id}"),
+    ("POST", "/content/{item_id}/edit"),
+    ("POST", "/content/{item_id}/recording"),
+    ("POST", "/content/{item_id}/recording/remove"),
+    ("POST", "/content/{item_id}/submit"),
+    ("POST", "/content/{item_id}/approve"),
+    ("POST", "/content/{item_id}/reject"),
+    ("POST", "/content/{item_id}/retire"),
+    ("POST", "/content/{item_id}/new-version"),
+    ("GET", "/programmes"),
+    ("GET", "/segments/{segment_id}"),
+    ("POST", "/segments/{segment_id}/replan"),
+    ("POST", "/segments/{segment_id}/reassemble"),
+    ("GET", "/aired"),
+]:
+    RULES[(_method, _path)] = Rule(EDITORIAL)
+for _method, _path in [
+    ("GET", "/api/v1/stations"),
+    ("POST", "/api/v1/stations"),
+    ("PUT", "/api/v1/stations/{station}/programmes/{programme}"),
+    ("DELETE", "/api/v1/stations/{station}/programmes/{programme}"),
+    ("POST", "/api/v1/stations/{station}/key"),
+    ("POST", "/api/v1/stations/{station}/deactivate"),
+    ("GET", "/stations"),
+    ("POST", "/stations"),
+    ("POST", "/stations/{station}/programmes"),
+    ("POST", "/stations/{station}/programmes/{programme}/remove"),
+    ("POST", "/stations/{station}/key"),
+    ("POST", "/stations/{station}/deactivate"),
+]:
+    RULES[(_method, _path)] = Rule(ONLY_ADMIN)
 # Principals: (name, role, whether the seeded objects are inside her districts).
 PRINCIPALS = [
     ("admin", ADMIN, True),
@@ -202,6 +260,14 @@ def _objects(world: World) -> dict[str, dict[str, int]]:
                 # A password reset ends sessions: aim it at a user nobody here logs in as.
                 "user_id": world.ids["spare_user"],
             }
+    seed_radio(world)
+    for name in values:
+        values[name].update(
+            item_id=world.ids["item"],
+            segment_id=world.ids["segment"],
+            station="radio-lotim",
+            programme="kabar-migran",
+        )
     return values
 
 
