@@ -131,7 +131,8 @@ class Runtime:
         tasks: list[asyncio.Task[None]] = []
         server: _EmbeddedUvicorn | None = None
         agi: FastAgiServer | None = None
-        # Take both ports before anything runs, so a taken port stops the start cleanly.
+        # Take both ports before anything runs (the hotline's helper process included), so a
+        # taken port stops the start cleanly.
         api_socket = (
             _bind("API", self.settings.api.host, self.settings.api.port)
             if Part.api in parts
@@ -139,7 +140,14 @@ class Runtime:
         )
         background: list[asyncio.Task[object]] = []
         ami = None
+        agi_socket = None
         if Part.agi in parts:
+            try:
+                agi_socket = _bind("AGI", self.settings.agi.host, self.settings.agi.port)
+            except ConfigurationError:
+                if api_socket is not None:
+                    api_socket.close()
+                raise
             # One event loop serves every call; a database thread holding the GIL for the
             # default 5 ms switch interval delays the next prompt of every other caller
             # (measured by bench/hotline_load.py). Hand the GIL back ten times sooner.
@@ -154,14 +162,7 @@ class Runtime:
                 self.settings.agi.port,
                 self.settings.agi.command_timeout_s,
             )
-            try:
-                await agi.start()
-            except OSError as exc:
-                if api_socket is not None:
-                    api_socket.close()
-                raise _cannot_listen(
-                    "AGI", self.settings.agi.host, self.settings.agi.port, exc
-                ) from None
+            await agi.start(agi_socket)
             tasks.append(asyncio.create_task(agi.serve_forever(), name="agi"))
             # Prompts are synthesised ahead of the first call; calls do not wait for it.
             background.append(

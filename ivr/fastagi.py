@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -326,10 +327,14 @@ class FastAgiServer:
         self.protocol_errors = 0
         self._calls: set[asyncio.Task[None]] = set()
 
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(
-            self._serve_call, self.host, self.port, limit=MAX_LINE
-        )
+    async def start(self, sock: socket.socket | None = None) -> None:
+        """Listen on ``host:port``, or on ``sock`` when the caller bound it already."""
+        if sock is not None:
+            self._server = await asyncio.start_server(self._serve_call, sock=sock, limit=MAX_LINE)
+        else:
+            self._server = await asyncio.start_server(
+                self._serve_call, self.host, self.port, limit=MAX_LINE
+            )
         sockets = self._server.sockets or ()
         if sockets:
             self.port = sockets[0].getsockname()[1]
