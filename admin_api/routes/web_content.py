@@ -10,6 +10,7 @@ savepoint, so a half-made edit is never committed.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
@@ -51,6 +52,46 @@ DONE = {
     "new_version",
 }
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ContentFields:
+    """The fields of the new-draft and edit forms, as typed."""
+
+    title: str
+    topic: str
+    language: str
+    body_text: str
+    priority: bool
+    valid_from: str
+    valid_until: str
+
+    def typed(self) -> dict[str, Any]:
+        """What the form shows again when the library refuses it."""
+        return asdict(self)
+
+    def library_arguments(self, zone: str) -> dict[str, Any]:
+        """The library's keyword arguments; a wrong date is a 422 ApiError."""
+        return {
+            **asdict(self),
+            "valid_from": content_view.parse_local(self.valid_from, zone, "valid_from"),
+            "valid_until": content_view.parse_local(self.valid_until, zone, "valid_until"),
+        }
+
+
+def content_fields(
+    title: Text,
+    topic: Short,
+    language: Short = "id",
+    body_text: Body = "",
+    priority: Short = "",
+    valid_from: Moment = "",
+    valid_until: Moment = "",
+) -> ContentFields:
+    return ContentFields(title, topic, language, body_text, bool(priority), valid_from, valid_until)
+
+
+Fields = Annotated[ContentFields, Depends(content_fields)]
 
 
 def _back(item_id: int, done: str, anchor: str = "") -> RedirectResponse:
@@ -148,30 +189,9 @@ def new_content_page(request: Request, principal: Editor, session: ReadSession) 
 
 @router.post("/content", response_model=None)
 def create_content(
-    request: Request,
-    principal: Editor,
-    session: WriteSession,
-    slug: Short,
-    title: Text,
-    topic: Short,
-    language: Short = "id",
-    body_text: Body = "",
-    priority: Short = "",
-    valid_from: Moment = "",
-    valid_until: Moment = "",
+    request: Request, principal: Editor, session: WriteSession, slug: Short, fields: Fields
 ) -> Response:
     context = app_context(request)
-    zone = context.settings.timezone
-    values = {
-        "slug": slug,
-        "title": title,
-        "topic": topic,
-        "language": language,
-        "body_text": body_text,
-        "priority": bool(priority),
-        "valid_from": valid_from,
-        "valid_until": valid_until,
-    }
 
     def create() -> ContentItem:
         return library.create_draft(
@@ -179,18 +199,12 @@ def create_content(
             actor_id=principal.user_id,
             now=context.now(),
             slug=slug,
-            title=title,
-            topic=topic,
-            language=language,
-            body_text=body_text,
-            priority=bool(priority),
-            valid_from=content_view.parse_local(valid_from, zone, "valid_from"),
-            valid_until=content_view.parse_local(valid_until, zone, "valid_until"),
+            **fields.library_arguments(context.settings.timezone),
         )
 
     item, error = _attempt(session, create)
     if item is None:
-        return _new_page(request, session, values, error)
+        return _new_page(request, session, {"slug": slug, **fields.typed()}, error)
     return _back(item.id, "created")
 
 
@@ -240,29 +254,9 @@ def content_page(
 
 @router.post("/content/{item_id}/edit", response_model=None)
 def edit_content(
-    request: Request,
-    item_id: ItemId,
-    principal: Editor,
-    session: WriteSession,
-    title: Text,
-    topic: Short,
-    language: Short = "id",
-    body_text: Body = "",
-    priority: Short = "",
-    valid_from: Moment = "",
-    valid_until: Moment = "",
+    request: Request, item_id: ItemId, principal: Editor, session: WriteSession, fields: Fields
 ) -> Response:
     context = app_context(request)
-    zone = context.settings.timezone
-    values = {
-        "title": title,
-        "topic": topic,
-        "language": language,
-        "body_text": body_text,
-        "priority": bool(priority),
-        "valid_from": valid_from,
-        "valid_until": valid_until,
-    }
 
     def edit() -> ContentItem:
         return library.edit_draft(
@@ -270,18 +264,12 @@ def edit_content(
             item_id,
             actor_id=principal.user_id,
             now=context.now(),
-            title=title,
-            topic=topic,
-            language=language,
-            body_text=body_text,
-            priority=bool(priority),
-            valid_from=content_view.parse_local(valid_from, zone, "valid_from"),
-            valid_until=content_view.parse_local(valid_until, zone, "valid_until"),
+            **fields.library_arguments(context.settings.timezone),
         )
 
     item, error = _attempt(session, edit)
     if item is None:
-        return _item_page(request, session, principal, item_id, form=values, error=error)
+        return _item_page(request, session, principal, item_id, form=fields.typed(), error=error)
     return _back(item_id, "saved")
 
 
