@@ -78,16 +78,7 @@ class AssembleSegmentHandler:
             return None
         started = self.clock.now()
         try:
-            built = build(
-                self._frame(work),
-                target_s=work.target_s,
-                radio=self.settings.radio,
-                ffmpeg=self.settings.ffmpeg,
-                data_dir=self.settings.data_dir,
-                out_dir=work.out_dir,
-                name=work.name,
-                progress=lambda done: self._progress(segment_id, done),
-            )
+            built = self._build(segment_id, work)
         except (AssemblyError, AudioError) as exc:
             if job.attempts >= job.max_attempts:
                 raise JobFailed(str(exc), effect=_failed(segment_id, str(exc))) from None
@@ -119,16 +110,7 @@ class AssembleSegmentHandler:
         if work is None:
             return False
         try:
-            built = build(
-                self._frame(work),
-                target_s=work.target_s,
-                radio=self.settings.radio,
-                ffmpeg=self.settings.ffmpeg,
-                data_dir=self.settings.data_dir,
-                out_dir=work.out_dir,
-                name=work.name,
-                progress=lambda done: self._progress(segment_id, done),
-            )
+            built = self._build(segment_id, work)
         except (AssemblyError, AudioError) as exc:
             with self.db.transaction() as session:
                 _failed(segment_id, str(exc))(session)
@@ -136,6 +118,18 @@ class AssembleSegmentHandler:
         with self.db.transaction() as session:
             _ready(segment_id, work.digest, built, self.clock.now())(session)
         return True
+
+    def _build(self, segment_id: int, work: _Work) -> BuiltSegment:
+        return build(
+            self._frame(work),
+            target_s=work.target_s,
+            radio=self.settings.radio,
+            ffmpeg=self.settings.ffmpeg,
+            data_dir=self.settings.data_dir,
+            out_dir=work.out_dir,
+            name=work.name,
+            progress=lambda done: self._progress(segment_id, done),
+        )
 
     def _start(self, segment_id: int, digest: str) -> _Work | None:
         with self.db.transaction() as session:
