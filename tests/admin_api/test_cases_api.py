@@ -113,9 +113,42 @@ def test_audio_streams_with_range_and_the_listening_is_audited(
     assert beyond.status_code == 416
     with world.db.read_session() as s:
         reads = s.scalars(select(AuditEvent).where(AuditEvent.action == "case.read.audio")).all()
-    assert len(reads) == 2  # the whole file, and the range from 0; not every seek
+    assert len(reads) == 1  # one listening, not every range the player asks for
     other = f"/api/v1/cases/{world.ids['outside']}/recordings/{world.ids['recording']}/audio"
     assert _get(client, world, "admin", other).status_code == 404
+
+
+def _audio_reads(world: World) -> list[tuple[int | None, str]]:
+    with world.db.read_session() as s:
+        return [
+            (e.actor_user_id, e.object_id)
+            for e in s.scalars(
+                select(AuditEvent)
+                .where(AuditEvent.action == "case.read.audio")
+                .order_by(AuditEvent.id)
+            )
+        ]
+
+
+def test_every_listening_is_audited_once_however_the_player_asks(
+    world: World, client: TestClient
+) -> None:
+    url = f"/api/v1/cases/{world.ids['inside']}/recordings/{world.ids['recording']}/audio"
+    # A player that never asks from byte 0 (a seek first, or a resumed download) is a read.
+    first = _get(client, world, "case_worker", url, headers={"Range": "bytes=1-"})
+    assert first.status_code == 206
+    me, case = world.ids["case_worker"], str(world.ids["inside"])
+    assert _audio_reads(world) == [(me, case)]
+    for start in range(0, 20_000, 500):
+        ranged = _get(client, world, "case_worker", url, headers={"Range": f"bytes={start}-"})
+        assert ranged.status_code == 206
+    assert _get(client, world, "case_worker", url).status_code == 200
+    assert _audio_reads(world) == [(me, case)]  # 42 requests, one listening
+    # Another person's listening is hers; the same person later is a new listening.
+    assert _get(client, world, "admin", url, headers={"Range": "bytes=0-"}).status_code == 206
+    world.clock.advance(minutes=31)
+    assert _get(client, world, "case_worker", url, headers={"Range": "bytes=9-"}).status_code == 206
+    assert _audio_reads(world) == [(me, case), (world.ids["admin"], case), (me, case)]
 
 
 def test_gsm_recordings_are_decoded_for_the_browser(world: World, client: TestClient) -> None:
