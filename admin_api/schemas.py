@@ -149,7 +149,6 @@ class CallerOut(BaseModel):
     sex: str
     home_village: str | None
     other_cases: list[CaseSummary]
-    hidden_cases: int
     calls: list[dict[str, Any]]
 
 
@@ -211,7 +210,6 @@ def case_out(detail: CaseDetail, now: datetime) -> CaseOut:
             sex=c.sex,
             home_village=c.home_village,
             other_cases=[summary(o) for o in c.other_cases],
-            hidden_cases=c.hidden_cases,
             calls=[
                 {
                     "id": call.id,
