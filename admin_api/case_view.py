@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from admin_api.access import call_visibility, case_visibility, may_see_village
+from admin_api.access import call_visibility, case_visibility, may_see, may_see_village
 from admin_api.auth import Principal
 from core.models import AuditEvent, Call, Case, Recording, Transcript, User
 from core.security import DecryptionFailed, PhoneVault, mask_phone_number
@@ -103,6 +103,8 @@ class CaseDetail:
     next_statuses: list[CaseStatus]
     users: dict[int, str]
     history: list[AuditEvent] = field(default_factory=list)
+    # The caller's open case this report repeats, if the principal may see it.
+    related_case_id: int | None = None
 
 
 def _words(words: list[Any], evidence: list[EvidenceView]) -> list[WordView]:
@@ -249,7 +251,9 @@ def case_detail(
             .limit(50)
         )
     )
+    related = session.get(Case, case.related_case_id) if case.related_case_id else None
     return CaseDetail(
+        related_case_id=related.id if related and may_see(principal, related) else None,
         case=case,
         recordings=recordings,
         evidence=evidence,

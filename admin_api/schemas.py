@@ -224,7 +224,7 @@ def case_out(detail: CaseDetail, now: datetime) -> CaseOut:
         **summary(case).model_dump(),
         keypad_hints=dict(case.keypad_hints),
         close_reason=case.close_reason,
-        related_case_id=case.related_case_id,
+        related_case_id=detail.related_case_id,
         evidence=[EvidenceOut(**vars(e)) for e in detail.evidence],
         recordings=recordings,
         referrals=[

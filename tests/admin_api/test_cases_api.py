@@ -158,6 +158,33 @@ def test_the_case_page_shows_nothing_of_the_caller_outside_her_districts(
     assert "24-01-2026" not in caller and "04-05-2026" not in caller  # the Jember calls
 
 
+def test_a_repeat_report_names_no_case_in_another_district(
+    world: World, client: TestClient
+) -> None:
+    # The caller's open case is in Jember; she reports again from Pringgasela.
+    with world.db.transaction() as s:
+        outside = s.get(Case, world.ids["outside"])
+        caller = s.get(Caller, world.ids["caller"])
+        inside = s.get(Case, world.ids["inside"])
+        assert outside is not None and caller is not None and inside is not None
+        inside.move_to(CaseStatus.closed, T0, reason="done")
+        outside.caller_id = caller.id
+        s.flush()
+        again = create_report_case(s, now=T0 + timedelta(hours=3), caller=caller)
+        again.village_id = world.ids["village_in"]
+        again_id, again_ref, outside_ref = again.id, again.reference, outside.reference
+    mine = _get(client, world, "case_worker", f"/api/v1/cases/{again_id}").json()
+    assert mine["related_case_id"] is None
+    assert outside_ref not in json.dumps(mine) and str(world.ids["outside"]) not in str(
+        mine["urgency_reasons"]
+    )
+    assert any(r.startswith("repeat report") for r in mine["urgency_reasons"])  # still says so
+    theirs = _get(client, world, "other_worker", f"/api/v1/cases/{world.ids['outside']}").json()
+    assert again_ref not in json.dumps(theirs)
+    admin = _get(client, world, "admin", f"/api/v1/cases/{again_id}").json()
+    assert admin["related_case_id"] == world.ids["outside"]
+
+
 def test_out_of_scope_cases_do_not_exist_for_her(world: World, client: TestClient) -> None:
     for path in ("", "/notes"):
         response = client.request(
