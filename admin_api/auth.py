@@ -228,16 +228,6 @@ def revoke_web_session(session: Session, raw: str, *, now: datetime) -> None:
     )
 
 
-def revoke_all_sessions(session: Session, user_id: int, *, now: datetime) -> int:
-    """End every browser session of a user (e.g. after a password change); returns how many."""
-    result = session.execute(
-        update(WebSession)
-        .where(WebSession.user_id == user_id, WebSession.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
-
-
 def issue_api_token(
     session: Session, user: User, *, name: str, now: datetime, days: int | None
 ) -> tuple[ApiToken, str]:
