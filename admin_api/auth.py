@@ -184,6 +184,15 @@ def open_web_session(
     return raw
 
 
+def may_use(user: User, now: datetime) -> bool:
+    """Whether ``user``'s sessions and tokens work now: not while she is deactivated, nor
+    while her account is locked after wrong passwords (whoever is guessing it may already
+    be in); they work again when the lockout ends, unless revoked meanwhile."""
+    if not user.is_active:
+        return False
+    return user.locked_until is None or user.locked_until <= now
+
+
 def resolve_web_session(
     session: Session, raw: str, *, now: datetime, settings: WebSettings
 ) -> tuple[Principal | None, bool]:
@@ -203,7 +212,7 @@ def resolve_web_session(
     if row.last_seen_at + timedelta(minutes=settings.idle_minutes) <= now:
         return None, False
     user = row.user
-    if not user.is_active:
+    if not may_use(user, now):
         return None, False
     return _principal(user, "session", raw), now - row.last_seen_at > timedelta(minutes=1)
 
@@ -259,7 +268,7 @@ def resolve_api_token(
         return None, False
     if row.expires_at is not None and row.expires_at <= now:
         return None, False
-    if not row.user.is_active:
+    if not may_use(row.user, now):
         return None, False
     stale = row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1)
     return _principal(row.user, "token"), stale

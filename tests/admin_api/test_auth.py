@@ -90,6 +90,37 @@ def test_wrong_passwords_lock_the_account_until_the_time_passes(
     assert "auth.login_locked" in actions and actions[-1] == "auth.login"
 
 
+def test_a_locked_account_is_locked_out_of_its_sessions_and_tokens_too(
+    world: World, client: TestClient
+) -> None:
+    """Someone is guessing her password: whatever she (or whoever got in) has open stops
+    with the lockout, and comes back when it ends; nobody else is touched."""
+    hers = TestClient(client.app)
+    web_login(hers, "siti")
+    assert hers.get("/cases", follow_redirects=False).status_code == 200
+    for _ in range(5):
+        assert _post_login(client, "siti", "wrong-password-x") == 401
+    assert hers.get("/cases", follow_redirects=False).status_code == 303
+    assert client.get("/api/v1/cases", headers=world.headers("case_worker")).status_code == 401
+    assert client.get("/api/v1/cases", headers=world.headers("admin")).status_code == 200
+    assert client.get("/api/v1/cases", headers=world.headers("other_worker")).status_code == 200
+    world.clock.advance(minutes=16)
+    assert client.get("/api/v1/cases", headers=world.headers("case_worker")).status_code == 200
+    assert hers.get("/cases", follow_redirects=False).status_code == 200
+
+
+def test_a_deactivated_user_loses_her_tokens_at_once(world: World, client: TestClient) -> None:
+    url = f"/api/v1/users/{world.ids['case_worker']}/active"
+    off = client.put(url, json={"active": False}, headers=world.headers("admin"))
+    assert off.status_code == 200
+    assert client.get("/api/v1/cases", headers=world.headers("case_worker")).status_code == 401
+    on = client.put(url, json={"active": True}, headers=world.headers("admin"))
+    assert on.status_code == 200
+    # Revoked, not only refused: reactivating her does not bring an old token back.
+    assert client.get("/api/v1/cases", headers=world.headers("case_worker")).status_code == 401
+    assert client.get("/api/v1/cases", headers=world.headers("other_worker")).status_code == 200
+
+
 def test_unknown_user_gets_the_same_answer(client: TestClient) -> None:
     page = client.get("/login")
     response = client.post(
