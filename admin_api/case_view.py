@@ -190,7 +190,8 @@ def _caller_view(
         first_seen, last_seen = min(seen), max(seen)
     return CallerView(
         id=c.id,
-        masked_number=masked_number(vault, c.phone_encrypted),
+        # A purged case says nothing of her number, not even its last digits.
+        masked_number="•••" if case.purged_at else masked_number(vault, c.phone_encrypted),
         sex=str(c.sex),
         home_village=home.name if home else None,
         first_seen_at=first_seen,

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from admin_api import audit
 from admin_api.access import may_see
 from admin_api.auth import Principal
-from admin_api.errors import Forbidden, Invalid, NotFound
+from admin_api.errors import Conflict, Forbidden, Invalid, NotFound
 from core.models import (
     AuditEvent,
     Case,
@@ -325,6 +325,10 @@ def reveal_caller_number(session: Session, case: Case, vault: PhoneVault, actor:
     """The caller's number in clear, for calling her back; the reveal is audited."""
     if case.caller is None:
         raise NotFound("this case has no caller number (anonymous or withheld)")
+    if case.purged_at is not None:
+        # The retention period ended what this case may say about her, her number included
+        # (the caller's row stays for her other cases).
+        raise Conflict("this case was purged by the retention period: no number is shown")
     if actor.principal.role not in (UserRole.admin, UserRole.case_worker) or not may_see(
         actor.principal, case
     ):

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from core.cases import create_report_case
 from core.models import AuditEvent, Call, Caller, Case, Recording, Transcript
+from core.retention import purge_closed_cases
 from core.states import CaseStatus, TranscriptionStatus
 from tests.admin_api.conftest import CALLER_NUMBER, T0, World, web_login
 
@@ -183,6 +184,32 @@ def test_a_repeat_report_names_no_case_in_another_district(
     assert again_ref not in json.dumps(theirs)
     admin = _get(client, world, "admin", f"/api/v1/cases/{again_id}").json()
     assert admin["related_case_id"] == world.ids["outside"]
+
+
+def test_a_purged_case_no_longer_gives_the_callers_number(world: World, client: TestClient) -> None:
+    with world.db.transaction() as s:
+        case = s.get(Case, world.ids["inside"])
+        assert case is not None
+        case.move_to(CaseStatus.closed, T0, reason="she is home")
+    later = T0 + timedelta(days=800)
+    settings = world.settings.model_copy(
+        update={"retention": world.settings.retention.model_copy(update={"closed_case_months": 24})}
+    )
+    with world.db.transaction() as s:
+        assert purge_closed_cases(s, settings, later) == 1
+    url = f"/api/v1/cases/{world.ids['inside']}"
+    for role in ("case_worker", "admin"):
+        response = client.post(f"{url}/caller-number", headers=world.headers(role))
+        assert response.status_code == 409, response.text
+        assert CALLER_NUMBER not in response.text
+    detail = _get(client, world, "admin", url).json()
+    assert detail["caller"]["masked_number"] == "•••"  # not even its last digits
+    assert CALLER_NUMBER[-4:] not in json.dumps(detail["caller"])
+    web_login(client, "siti")
+    page = client.get(f"/cases/{world.ids['inside']}").text
+    assert "/caller-number" not in page and CALLER_NUMBER[-4:] not in page
+    with world.db.read_session() as s:
+        assert s.scalars(select(AuditEvent).where(AuditEvent.action == "caller.reveal")).all() == []
 
 
 def test_out_of_scope_cases_do_not_exist_for_her(world: World, client: TestClient) -> None:
