@@ -75,9 +75,12 @@ def _user(session: Session, user_id: int) -> User:
 def new_password(
     session: Session, principal: Principal, user_id: int, *, now: datetime, source: str
 ) -> tuple[User, str]:
-    """A generated password (shown once); unlocks the account, ends its sessions."""
+    """A generated password (shown once); unlocks the account, ends its sessions and
+    tokens: all of them, or, when an admin gives herself one, all but the one she is
+    using (as when she changes her own on her account page)."""
     user = _user(session, user_id)
-    password = reset_password(session, user.username, now=now, actor="user")
+    keep = principal.credential_hash if user.id == principal.user_id else ""
+    password = reset_password(session, user.username, now=now, actor="user", keep=keep)
     audit.record(
         session,
         principal,

@@ -55,13 +55,15 @@ class Principal:
     via: str
     # The raw cookie of a browser session (for its CSRF token); empty for tokens.
     session_token: str = ""
+    # What the database keeps of the cookie or token this request came with.
+    credential_hash: str = ""
 
     @property
     def display_name(self) -> str:
         return self.full_name or self.username
 
 
-def _principal(user: User, via: str, session_token: str = "") -> Principal:
+def _principal(user: User, via: str, raw: str) -> Principal:
     return Principal(
         user_id=user.id,
         username=user.username,
@@ -70,7 +72,8 @@ def _principal(user: User, via: str, session_token: str = "") -> Principal:
         district_ids=frozenset(d.id for d in user.districts),
         language=user.language,
         via=via,
-        session_token=session_token,
+        session_token=raw if via == "session" else "",
+        credential_hash=_digest(raw),
     )
 
 
@@ -271,7 +274,7 @@ def resolve_api_token(
     if not may_use(row.user, now):
         return None, False
     stale = row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1)
-    return _principal(row.user, "token"), stale
+    return _principal(row.user, "token", raw), stale
 
 
 def csrf_token(secret: str, cookie_value: str) -> str:

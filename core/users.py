@@ -66,23 +66,34 @@ def create_user(
     return user, password
 
 
-def end_access(session: Session, user_id: int, *, now: datetime) -> None:
-    """End every browser session and revoke every API token of one user."""
+def end_access(session: Session, user_id: int, *, now: datetime, keep: str = "") -> None:
+    """End every browser session and revoke every API token of one user, except the one
+    whose stored hash is ``keep`` (the request she is making herself)."""
     session.execute(
         update(WebSession)
-        .where(WebSession.user_id == user_id, WebSession.revoked_at.is_(None))
+        .where(
+            WebSession.user_id == user_id,
+            WebSession.revoked_at.is_(None),
+            WebSession.token_hash != keep,
+        )
         .values(revoked_at=now)
     )
     session.execute(
         update(ApiToken)
-        .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+        .where(
+            ApiToken.user_id == user_id,
+            ApiToken.revoked_at.is_(None),
+            ApiToken.token_hash != keep,
+        )
         .values(revoked_at=now)
     )
 
 
-def reset_password(session: Session, username: str, *, now: datetime, actor: str = "cli") -> str:
-    """Give the user a new generated password, unlock her and end her sessions and tokens;
-    returns the password (show once)."""
+def reset_password(
+    session: Session, username: str, *, now: datetime, actor: str = "cli", keep: str = ""
+) -> str:
+    """Give the user a new generated password, unlock her and end her sessions and tokens
+    (all but ``keep``, see :func:`end_access`); returns the password (show once)."""
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
         raise UserError(f"no user {username!r}")
@@ -90,7 +101,7 @@ def reset_password(session: Session, username: str, *, now: datetime, actor: str
     user.password_hash = hash_password(password)
     user.failed_logins = 0
     user.locked_until = None
-    end_access(session, user.id, now=now)
+    end_access(session, user.id, now=now, keep=keep)
     session.add(
         AuditEvent(
             at=now,
