@@ -18,14 +18,14 @@ from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import ColumnElement, or_, select, true
+from sqlalchemy import ColumnElement, and_, exists, not_, or_, select, true
 from sqlalchemy.orm import Session
 
 from admin_api import auth
 from admin_api.context import app_context, write_tx
 from admin_api.errors import CsrfFailed, Forbidden, NotAuthenticated, NotFound
 from admin_api.params import PathId
-from core.models import Case, Village
+from core.models import Call, Case, Village
 from core.states import UserRole
 
 SESSION_COOKIE = "desbumi_session"
@@ -136,6 +136,26 @@ def case_visibility(principal: auth.Principal) -> ColumnElement[bool]:
         return Case.id.is_(None)  # nothing
     villages = select(Village.id).where(Village.district_id.in_(sorted(principal.district_ids)))
     return or_(Case.village_id.is_(None), Case.village_id.in_(villages))
+
+
+def call_visibility(principal: auth.Principal) -> ColumnElement[bool]:
+    """SQL: the calls ``principal`` may see: from a village of hers or from none, and not
+    the call of a case she may not see (a call from no village whose case was placed in
+    another district is that district's)."""
+    if principal.role is UserRole.admin:
+        return true()
+    if principal.role is not UserRole.case_worker:
+        return Call.id.is_(None)  # nothing
+    villages = select(Village.id).where(Village.district_id.in_(sorted(principal.district_ids)))
+    hidden_case = exists().where(Case.call_id == Call.id, not_(case_visibility(principal)))
+    return and_(or_(Call.village_id.is_(None), Call.village_id.in_(villages)), ~hidden_case)
+
+
+def may_see_village(principal: auth.Principal, district_id: int) -> bool:
+    """Whether a place in ``district_id`` is in ``principal``'s districts (admins: all)."""
+    if principal.role is UserRole.admin:
+        return True
+    return principal.role is UserRole.case_worker and district_id in principal.district_ids
 
 
 def may_see(principal: auth.Principal, case: Case) -> bool:

@@ -9,15 +9,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from admin_api import audit
-from admin_api.auth import Principal, revoke_all_sessions
+from admin_api.auth import Principal
 from admin_api.errors import Conflict, Invalid, NotFound
-from core.models import ApiToken, District, User
+from core.models import District, User
 from core.states import UserRole
-from core.users import UserError, create_user, reset_password
+from core.users import UserError, create_user, end_access, reset_password
 
 
 def list_users(session: Session) -> Sequence[User]:
@@ -72,22 +72,15 @@ def _user(session: Session, user_id: int) -> User:
     return user
 
 
-def _end_access(session: Session, user: User, now: datetime) -> None:
-    revoke_all_sessions(session, user.id, now=now)
-    session.execute(
-        update(ApiToken)
-        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
-
-
 def new_password(
     session: Session, principal: Principal, user_id: int, *, now: datetime, source: str
 ) -> tuple[User, str]:
-    """A generated password (shown once); unlocks the account, ends its sessions."""
+    """A generated password (shown once); unlocks the account, ends its sessions and
+    tokens: all of them, or, when an admin gives herself one, all but the one she is
+    using (as when she changes her own on her account page)."""
     user = _user(session, user_id)
-    password = reset_password(session, user.username, now=now, actor="user")
-    _end_access(session, user, now)
+    keep = principal.credential_hash if user.id == principal.user_id else ""
+    password = reset_password(session, user.username, now=now, actor="user", keep=keep)
     audit.record(
         session,
         principal,
@@ -114,7 +107,7 @@ def set_active(
         raise Conflict("you cannot deactivate yourself")
     user.is_active = active
     if not active:
-        _end_access(session, user, now)
+        end_access(session, user.id, now=now)
     audit.record(
         session,
         principal,

@@ -55,13 +55,15 @@ class Principal:
     via: str
     # The raw cookie of a browser session (for its CSRF token); empty for tokens.
     session_token: str = ""
+    # What the database keeps of the cookie or token this request came with.
+    credential_hash: str = ""
 
     @property
     def display_name(self) -> str:
         return self.full_name or self.username
 
 
-def _principal(user: User, via: str, session_token: str = "") -> Principal:
+def _principal(user: User, via: str, raw: str) -> Principal:
     return Principal(
         user_id=user.id,
         username=user.username,
@@ -70,7 +72,8 @@ def _principal(user: User, via: str, session_token: str = "") -> Principal:
         district_ids=frozenset(d.id for d in user.districts),
         language=user.language,
         via=via,
-        session_token=session_token,
+        session_token=raw if via == "session" else "",
+        credential_hash=_digest(raw),
     )
 
 
@@ -184,6 +187,15 @@ def open_web_session(
     return raw
 
 
+def may_use(user: User, now: datetime) -> bool:
+    """Whether ``user``'s sessions and tokens work now: not while she is deactivated, nor
+    while her account is locked after wrong passwords (whoever is guessing it may already
+    be in); they work again when the lockout ends, unless revoked meanwhile."""
+    if not user.is_active:
+        return False
+    return user.locked_until is None or user.locked_until <= now
+
+
 def resolve_web_session(
     session: Session, raw: str, *, now: datetime, settings: WebSettings
 ) -> tuple[Principal | None, bool]:
@@ -203,7 +215,7 @@ def resolve_web_session(
     if row.last_seen_at + timedelta(minutes=settings.idle_minutes) <= now:
         return None, False
     user = row.user
-    if not user.is_active:
+    if not may_use(user, now):
         return None, False
     return _principal(user, "session", raw), now - row.last_seen_at > timedelta(minutes=1)
 
@@ -226,16 +238,6 @@ def revoke_web_session(session: Session, raw: str, *, now: datetime) -> None:
         .where(WebSession.token_hash == _digest(raw), WebSession.revoked_at.is_(None))
         .values(revoked_at=now)
     )
-
-
-def revoke_all_sessions(session: Session, user_id: int, *, now: datetime) -> int:
-    """End every browser session of a user (e.g. after a password change); returns how many."""
-    result = session.execute(
-        update(WebSession)
-        .where(WebSession.user_id == user_id, WebSession.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def issue_api_token(
@@ -269,10 +271,10 @@ def resolve_api_token(
         return None, False
     if row.expires_at is not None and row.expires_at <= now:
         return None, False
-    if not row.user.is_active:
+    if not may_use(row.user, now):
         return None, False
     stale = row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1)
-    return _principal(row.user, "token"), stale
+    return _principal(row.user, "token", raw), stale
 
 
 def csrf_token(secret: str, cookie_value: str) -> str:

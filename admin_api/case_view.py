@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from admin_api.access import case_visibility
+from admin_api.access import call_visibility, case_visibility, may_see, may_see_village
 from admin_api.auth import Principal
 from core.models import AuditEvent, Call, Case, Recording, Transcript, User
 from core.security import DecryptionFailed, PhoneVault, mask_phone_number
-from core.states import CaseStatus, TranscriptionStatus, allowed_targets
+from core.states import CaseStatus, TranscriptionStatus, UserRole, allowed_targets
 
 # Below this confidence a recognised word is marked as doubtful.
 LOW_CONFIDENCE = 0.6
@@ -91,7 +91,6 @@ class CallerView:
     first_seen_at: datetime
     last_seen_at: datetime
     other_cases: list[Case]
-    hidden_cases: int
     calls: list[Call]
 
 
@@ -104,6 +103,8 @@ class CaseDetail:
     next_statuses: list[CaseStatus]
     users: dict[int, str]
     history: list[AuditEvent] = field(default_factory=list)
+    # The caller's open case this report repeats, if the principal may see it.
+    related_case_id: int | None = None
 
 
 def _words(words: list[Any], evidence: list[EvidenceView]) -> list[WordView]:
@@ -153,6 +154,53 @@ def masked_number(vault: PhoneVault, ciphertext: bytes) -> str:
         return "•••"
 
 
+def _caller_view(
+    session: Session, principal: Principal, case: Case, vault: PhoneVault
+) -> CallerView | None:
+    """The caller as far as ``principal`` may see her: her other cases and calls, where she
+    lives and when she first called, within the principal's districts only. Nothing says
+    whether there is more (not even how much), as for a case out of scope."""
+    c = case.caller
+    if c is None:
+        return None
+    other_cases = list(
+        session.scalars(
+            select(Case)
+            .where(Case.caller_id == c.id, Case.id != case.id, case_visibility(principal))
+            .order_by(Case.created_at.desc())
+            .limit(20)
+        )
+    )
+    calls = list(
+        session.scalars(
+            select(Call)
+            .where(Call.caller_id == c.id, call_visibility(principal))
+            .order_by(Call.started_at.desc())
+            .limit(20)
+        )
+    )
+    home = c.home_village
+    if home is not None and not may_see_village(principal, home.district_id):
+        home = None
+    first_seen, last_seen = c.first_seen_at, c.last_seen_at
+    if principal.role is not UserRole.admin:
+        # Her first and last call may have been in another district.
+        seen = [case.created_at, *(o.created_at for o in other_cases)]
+        seen += [call.started_at for call in calls]
+        first_seen, last_seen = min(seen), max(seen)
+    return CallerView(
+        id=c.id,
+        # A purged case says nothing of her number, not even its last digits.
+        masked_number="•••" if case.purged_at else masked_number(vault, c.phone_encrypted),
+        sex=str(c.sex),
+        home_village=home.name if home else None,
+        first_seen_at=first_seen,
+        last_seen_at=last_seen,
+        other_cases=other_cases,
+        calls=calls,
+    )
+
+
 def case_detail(
     session: Session, principal: Principal, case: Case, vault: PhoneVault
 ) -> CaseDetail:
@@ -191,43 +239,7 @@ def case_detail(
                 transcript=_transcript(latest, evidence, users) if latest else None,
             )
         )
-    caller = None
-    if case.caller is not None:
-        c = case.caller
-        others = select(Case).where(Case.caller_id == c.id, Case.id != case.id)
-        visible = list(
-            session.scalars(
-                others.where(case_visibility(principal)).order_by(Case.created_at.desc()).limit(20)
-            )
-        )
-        total = session.scalar(select(func.count()).select_from(others.subquery())) or 0
-        seen = (
-            session.scalar(
-                select(func.count()).select_from(
-                    others.where(case_visibility(principal)).subquery()
-                )
-            )
-            or 0
-        )
-        calls = list(
-            session.scalars(
-                select(Call)
-                .where(Call.caller_id == c.id)
-                .order_by(Call.started_at.desc())
-                .limit(20)
-            )
-        )
-        caller = CallerView(
-            id=c.id,
-            masked_number=masked_number(vault, c.phone_encrypted),
-            sex=str(c.sex),
-            home_village=c.home_village.name if c.home_village else None,
-            first_seen_at=c.first_seen_at,
-            last_seen_at=c.last_seen_at,
-            other_cases=visible,
-            hidden_cases=total - seen,
-            calls=calls,
-        )
+    caller = _caller_view(session, principal, case, vault)
     history = list(
         session.scalars(
             select(AuditEvent)
@@ -240,7 +252,9 @@ def case_detail(
             .limit(50)
         )
     )
+    related = session.get(Case, case.related_case_id) if case.related_case_id else None
     return CaseDetail(
+        related_case_id=related.id if related and may_see(principal, related) else None,
         case=case,
         recordings=recordings,
         evidence=evidence,

@@ -11,18 +11,28 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from admin_api import audit
 from admin_api.access import may_see
 from admin_api.auth import Principal
-from admin_api.errors import Forbidden, Invalid, NotFound
-from core.models import Case, CaseNote, FollowUp, Recording, Referral, Transcript, User, Village
+from admin_api.errors import Conflict, Forbidden, Invalid, NotFound
+from core.models import (
+    AuditEvent,
+    Case,
+    CaseNote,
+    FollowUp,
+    Recording,
+    Referral,
+    Transcript,
+    User,
+    Village,
+)
 from core.security import PhoneVault
 from core.states import (
     CaseStatus,
@@ -35,6 +45,9 @@ from transcription import service as transcription
 from transcription.triage import Indicator
 
 MAX_TEXT = 20_000
+# A browser's player asks for the audio in many ranges (every seek, every buffer): one
+# person listening to one case's audio within this time is one read in the audit log.
+LISTENING = timedelta(minutes=30)
 
 
 @dataclass(frozen=True)
@@ -74,6 +87,24 @@ def _touch(session: Session, case: Case, actor: Actor) -> None:
 def record_view(session: Session, case: Case, actor: Actor, what: str = "case") -> None:
     """A read of the case (its page, its audio, its transcript) goes to the audit log."""
     actor.log(session, f"case.read.{what}", case)
+
+
+def record_listening(session: Session, case: Case, actor: Actor) -> None:
+    """A request for the case's audio, whatever its Range: audited unless the same person
+    read this case's audio within :data:`LISTENING` (then it is the same listening)."""
+    already = session.scalar(
+        select(
+            exists().where(
+                AuditEvent.object_type == "case",
+                AuditEvent.object_id == str(case.id),
+                AuditEvent.action == "case.read.audio",
+                AuditEvent.actor_user_id == actor.principal.user_id,
+                AuditEvent.at > actor.now - LISTENING,
+            )
+        )
+    )
+    if not already:
+        record_view(session, case, actor, "audio")
 
 
 def correct_transcript(
@@ -294,6 +325,10 @@ def reveal_caller_number(session: Session, case: Case, vault: PhoneVault, actor:
     """The caller's number in clear, for calling her back; the reveal is audited."""
     if case.caller is None:
         raise NotFound("this case has no caller number (anonymous or withheld)")
+    if case.purged_at is not None:
+        # The retention period ended what this case may say about her, her number included
+        # (the caller's row stays for her other cases).
+        raise Conflict("this case was purged by the retention period: no number is shown")
     if actor.principal.role not in (UserRole.admin, UserRole.case_worker) or not may_see(
         actor.principal, case
     ):

@@ -188,10 +188,6 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "caller.other_cases": ("Kasus lain dari penelepon ini", "Other cases of this caller"),
     "caller.calls": ("Panggilan", "Calls"),
     "caller.none": ("Tidak ada.", "None."),
-    "caller.hidden": (
-        "{n} kasus lain di kabupaten lain (tidak ditampilkan).",
-        "{n} more case(s) in other districts (not shown).",
-    ),
     "caller.anonymous": ("Nomor disembunyikan atau tidak dikenal.", "Number withheld or unknown."),
     "follow_up.due": ("Jatuh tempo", "Due"),
     "follow_up.done_at": ("selesai {date}", "done {date}"),

@@ -64,6 +64,15 @@ def waiting_for_a_person() -> ColumnElement[bool]:
     )
 
 
+def is_waiting_for_a_person(request: CallbackRequest) -> bool:
+    """:func:`waiting_for_a_person` for a loaded request."""
+    if request.handled_at is not None:
+        return False
+    if request.source is CallbackSource.menu and request.state is CallbackState.pending:
+        return True
+    return request.state is CallbackState.failed
+
+
 def callback_queue(
     session: Session, principal: Principal, *, limit: int = 200
 ) -> Sequence[CallbackRequest]:
@@ -135,6 +144,13 @@ def reveal_callback_number(
     now: datetime,
     source: str,
 ) -> str:
+    """The number to call back, in clear, while the request waits for a person; audited.
+
+    Once it is done or cancelled (or while the dialer still calls by itself) there is
+    nobody to call: the number stays masked.
+    """
+    if not is_waiting_for_a_person(request):
+        raise Conflict("this request is not waiting for a call back: its number stays hidden")
     caller = session.get(Caller, request.caller_id)
     if caller is None:
         raise NotFound("the caller is gone")

@@ -149,7 +149,6 @@ class CallerOut(BaseModel):
     sex: str
     home_village: str | None
     other_cases: list[CaseSummary]
-    hidden_cases: int
     calls: list[dict[str, Any]]
 
 
@@ -211,7 +210,6 @@ def case_out(detail: CaseDetail, now: datetime) -> CaseOut:
             sex=c.sex,
             home_village=c.home_village,
             other_cases=[summary(o) for o in c.other_cases],
-            hidden_cases=c.hidden_cases,
             calls=[
                 {
                     "id": call.id,
@@ -226,7 +224,7 @@ def case_out(detail: CaseDetail, now: datetime) -> CaseOut:
         **summary(case).model_dump(),
         keypad_hints=dict(case.keypad_hints),
         close_reason=case.close_reason,
-        related_case_id=case.related_case_id,
+        related_case_id=detail.related_case_id,
         evidence=[EvidenceOut(**vars(e)) for e in detail.evidence],
         recordings=recordings,
         referrals=[

@@ -5,16 +5,17 @@ the database (one pass each for calls and cases; the indicators of the period's 
 are counted here, as they live in a JSON list). Months are the installation's local
 calendar months.
 
-Exports suppress small counts: a count from 1 to 4 is shown as ``<5``, and when only
-one cell of a row is suppressed, the next smallest is shown as ``*``, so that the small
-one cannot be recovered from the row's total.
+Exports suppress small counts: a count from 1 to 4 is shown as ``<5``, and further
+cells as ``*`` wherever a total would give a hidden one back (:mod:`admin_api.suppression`).
+:func:`export_groups` names the totals a reader of an export knows: each row's total,
+each column of the tables that count the same calls or cases (by month, by district, by
+village, by country), each district's villages, and each indicator's months.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -23,14 +24,19 @@ from sqlalchemy import ColumnElement, func, literal, or_, select, true
 from sqlalchemy.orm import QueryableAttribute, Session
 
 from admin_api.auth import Principal
+from admin_api.suppression import protect
 from core.models import Call, Caller, Case, District, Village
 from core.states import Sex, UserRole
 
-SUPPRESS_BELOW = 5
-# A cell hidden only so that a small count beside it cannot be worked out from the total.
-HIDDEN = "*"
 SEXES = (Sex.female, Sex.male, Sex.unknown)
 SexCounts = dict[Sex, int]
+COLUMNS = (*(s.value for s in SEXES), "total")
+# Tables that count the same calls, or the same cases, each split another way: their
+# column totals are equal, so one table's totals are known from another's.
+SAME_CALLS = ("calls_by_month", "calls_by_district")
+SAME_CASES = ("cases_by_month", "cases_by_district", "cases_by_village", "cases_by_country")
+# (table, row, column): one cell of an export.
+Cell = tuple[str, str, str]
 
 
 def _zero() -> SexCounts:
@@ -60,6 +66,8 @@ class Report:
     end: date
     months: list[str]
     tables: dict[str, Table]
+    # The districts of each row of cases_by_village (a name may be in two districts).
+    village_districts: dict[str, set[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -152,8 +160,12 @@ def build_report(
         .where(_village_scope(principal, Case.village_id))
         .group_by(case_month, Case.village_id, Case.destination_country, sex)
     )
+    village_districts: dict[str, set[str]] = {}
     for month, village_id, country, sex_value, count in cases:
         who = Sex(sex_value)
+        village_districts.setdefault(_village(places, village_id), set()).add(
+            _district(places, village_id)
+        )
         tables["cases_by_month"].add(month, who, count)
         tables["cases_by_district"].add(_district(places, village_id), who, count)
         tables["cases_by_village"].add(_village(places, village_id), who, count)
@@ -169,7 +181,7 @@ def build_report(
         for name in {str(item.get("indicator", "")) for item in items or []}:
             tables["cases_by_indicator"].add(name, Sex(sex_value), 1)
             tables["indicators_by_month"].add(f"{month} {name}", Sex(sex_value), 1)
-    return Report(period.start, period.end, period.months(), tables)
+    return Report(period.start, period.end, period.months(), tables, village_districts)
 
 
 def _district(places: dict[int, tuple[str, str]], village_id: int | None) -> str:
@@ -180,36 +192,80 @@ def _village(places: dict[int, tuple[str, str]], village_id: int | None) -> str:
     return places[village_id][0] if village_id in places else "?"
 
 
-def suppress(counts: Iterable[int]) -> list[str]:
-    """Counts as text with small counts hidden (see the module docstring)."""
-    values = list(counts)
-    small = {i for i, v in enumerate(values) if 0 < v < SUPPRESS_BELOW}
-    complement = set()
-    if len(small) == 1:
-        others = [(v, i) for i, v in enumerate(values) if i not in small and v > 0]
-        if others:
-            complement.add(min(others)[1])
-    return [
-        "<5" if i in small else HIDDEN if i in complement else str(v) for i, v in enumerate(values)
-    ]
+def _keys(report: Report, name: str) -> list[str]:
+    table = report.tables[name]
+    if name in ("calls_by_month", "cases_by_month"):
+        return report.months  # every month, the empty ones too
+    if name == "indicators_by_month":
+        return sorted(table.rows)
+    return [k for k, _ in table.sorted_by_total()]
+
+
+def _counts(report: Report) -> dict[Cell, int]:
+    counts: dict[Cell, int] = {}
+    for name, table in report.tables.items():
+        for key in _keys(report, name):
+            row = table.rows.get(key, _zero())
+            for sex in SEXES:
+                counts[(name, key, sex.value)] = row[sex]
+            counts[(name, key, "total")] = sum(row.values())
+    return counts
+
+
+def _districts_with_their_villages(report: Report) -> list[tuple[set[str], set[str]]]:
+    """Districts and villages that add up: a district with its villages, or districts
+    joined by a village name they share (its row counts in both)."""
+    groups: list[tuple[set[str], set[str]]] = []
+    for village, districts in report.village_districts.items():
+        joined = [g for g in groups if g[0] & districts]
+        merged = (set(districts), {village})
+        for group in joined:
+            merged[0].update(group[0])
+            merged[1].update(group[1])
+            groups.remove(group)
+        groups.append(merged)
+    return groups
+
+
+def export_groups(report: Report) -> list[list[Cell]]:
+    """Every set of cells of the export whose sum a reader knows or can work out."""
+    groups: list[list[Cell]] = []
+    keys = {name: _keys(report, name) for name in report.tables}
+    for name in report.tables:
+        for key in keys[name]:
+            groups.append([(name, key, column) for column in COLUMNS])
+    for column in COLUMNS:
+        for family in (SAME_CALLS, SAME_CASES):
+            for i, first in enumerate(family):
+                for second in family[i + 1 :]:
+                    groups.append(
+                        [(first, k, column) for k in keys[first]]
+                        + [(second, k, column) for k in keys[second]]
+                    )
+        for districts, villages in _districts_with_their_villages(report):
+            groups.append(
+                [("cases_by_district", d, column) for d in sorted(districts)]
+                + [("cases_by_village", v, column) for v in sorted(villages)]
+            )
+        for indicator in keys["cases_by_indicator"]:
+            groups.append(
+                [("cases_by_indicator", indicator, column)]
+                + [
+                    ("indicators_by_month", k, column)
+                    for k in keys["indicators_by_month"]
+                    if k[8:] == indicator
+                ]
+            )
+    return groups
 
 
 def export_rows(report: Report) -> list[list[str]]:
     """The report as rows for CSV: table, value, female, male, unknown, total."""
-    rows = [["table", "value", "female", "male", "unknown", "total"]]
-    for name, table in report.tables.items():
-        if name in ("calls_by_month", "cases_by_month"):
-            keys = report.months  # every month, the empty ones too
-        elif name == "indicators_by_month":
-            keys = sorted(table.rows)
-        else:
-            keys = [k for k, _ in table.sorted_by_total()]
-        for key in keys:
-            counts = table.rows.get(key, _zero())
-            cells = [counts[s] for s in SEXES]
-            total = sum(cells)
-            shown = suppress(cells)
-            rows.append([name, key, *shown, "<5" if 0 < total < SUPPRESS_BELOW else str(total)])
+    shown = protect(_counts(report), export_groups(report))
+    rows = [["table", "value", *COLUMNS]]
+    for name in report.tables:
+        for key in _keys(report, name):
+            rows.append([name, key, *(shown[(name, key, column)] for column in COLUMNS)])
     return rows
 
 
@@ -217,7 +273,10 @@ def to_csv(report: Report) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(
-        [f"# desbumi statistics {report.start} to {report.end}; counts 1-4 shown as <5"]
+        [
+            f"# desbumi statistics {report.start} to {report.end}; counts 1-4 shown as <5, "
+            "and * where a total would give one away"
+        ]
     )
     writer.writerows(export_rows(report))
     return buffer.getvalue()

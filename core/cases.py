@@ -87,8 +87,10 @@ def create_report_case(
     session.flush()
     if previous is not None:
         case.related_case_id = previous.id
-        _escalate(previous, f"repeat report: case {case.reference}", now)
-        _escalate(case, f"repeat report: the caller's open case {previous.reference}", now)
+        # The reasons name no reference: the two cases may be in different districts, and
+        # each district's case workers see only their own (the link is related_case_id).
+        _escalate(previous, "repeat report: the caller reported again", now)
+        _escalate(case, "repeat report: the caller has another open case", now)
         session.add(
             AuditEvent(
                 at=now,

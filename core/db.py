@@ -5,11 +5,18 @@ transactions start with ``BEGIN IMMEDIATE``: a deferred transaction that reads a
 writes fails at once with SQLITE_BUSY when another process wrote in between, and the
 busy timeout does not help there. Read-only sessions (:meth:`Database.read_session`)
 keep plain deferred ``BEGIN`` so readers never queue behind writers.
+
+Database errors never carry values (a phone number's ciphertext, a transcript, a note):
+the engine hides the SQL parameters from error text and from ``echo`` logging, and
+:func:`_hide_values` strips what the server itself quotes (PostgreSQL's ``DETAIL:
+Failing row contains (...)``, ``Key (...)=(...)``, a value in a data error) before the
+error reaches a log, a job's ``last_error`` or a page.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.engine import Connection, ExceptionContext, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.errors import DatabaseUnavailable
@@ -27,6 +34,7 @@ from core.settings import Settings
 logger = logging.getLogger(__name__)
 
 _READONLY = "desbumi_readonly"
+_QUOTED = re.compile(r'"[^"]*"')
 
 
 def describe_url(url: str) -> str:
@@ -35,6 +43,33 @@ def describe_url(url: str) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
         return "<unparseable URL>"
+
+
+def redact_driver_message(message: str, sqlstate: str | None) -> str:
+    """A driver's error message without the values it may quote.
+
+    Only the first line stays: PostgreSQL's DETAIL, CONTEXT and HINT lines quote rows and
+    keys. Its data errors (SQLSTATE class 22, e.g. ``invalid input syntax for type
+    integer: "..."``) quote the value in the first line too; constraint errors (class 23)
+    quote only names, which say what failed.
+    """
+    first = message.strip().splitlines()[0] if message.strip() else ""
+    if sqlstate and sqlstate.startswith("22"):
+        first = _QUOTED.sub('"..."', first)
+    return first
+
+
+def _hide_values(context: ExceptionContext) -> None:
+    original = context.original_exception
+    wrapped = context.sqlalchemy_exception
+    if not isinstance(wrapped, DBAPIError) or wrapped.orig is not original:
+        return
+    safe = redact_driver_message(str(original), getattr(original, "sqlstate", None))
+    # The driver's exception is chained under SQLAlchemy's (``raise ... from``), so a
+    # traceback prints both: both lose the values.
+    original.args = (safe,)
+    kind = type(original)
+    wrapped.args = (f"({kind.__module__}.{kind.__qualname__}) {safe}",)
 
 
 def _install_sqlite_hooks(engine: Engine, busy_timeout_ms: int) -> None:
@@ -72,7 +107,11 @@ def create_db_engine(settings: Settings) -> Engine:
         raise DatabaseUnavailable(
             f"DESBUMI_DATABASE__URL: unsupported database {backend!r}; use sqlite or postgresql"
         )
-    options: dict[str, Any] = {"echo": settings.database.echo, "future": True}
+    options: dict[str, Any] = {
+        "echo": settings.database.echo,
+        "future": True,
+        "hide_parameters": True,
+    }
     if backend == "sqlite":
         options["connect_args"] = {"check_same_thread": False}
     else:
@@ -85,6 +124,7 @@ def create_db_engine(settings: Settings) -> Engine:
         raise DatabaseUnavailable(
             f"DESBUMI_DATABASE__URL: {describe_url(url)} is not usable: {exc}"
         ) from None
+    event.listen(engine, "handle_error", _hide_values)
     if backend == "sqlite":
         _install_sqlite_hooks(engine, settings.database.busy_timeout_ms)
     return engine

@@ -1,15 +1,20 @@
-"""People who log in: creation and password changes, each written to the audit log."""
+"""People who log in: creation and password changes, each written to the audit log.
+
+A new password (from an admin's page, the API or ``desbumi user set-password``) ends the
+user's browser sessions and revokes her API tokens at once: whoever knew the old one is
+out. Nobody else's access changes.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from core.errors import CoreError
-from core.models import AuditEvent, District, User
+from core.models import ApiToken, AuditEvent, District, User, WebSession
 from core.security import generate_password, hash_password
 from core.states import UserRole
 
@@ -61,8 +66,34 @@ def create_user(
     return user, password
 
 
-def reset_password(session: Session, username: str, *, now: datetime, actor: str = "cli") -> str:
-    """Give the user a new generated password and unlock her; returns it (show once)."""
+def end_access(session: Session, user_id: int, *, now: datetime, keep: str = "") -> None:
+    """End every browser session and revoke every API token of one user, except the one
+    whose stored hash is ``keep`` (the request she is making herself)."""
+    session.execute(
+        update(WebSession)
+        .where(
+            WebSession.user_id == user_id,
+            WebSession.revoked_at.is_(None),
+            WebSession.token_hash != keep,
+        )
+        .values(revoked_at=now)
+    )
+    session.execute(
+        update(ApiToken)
+        .where(
+            ApiToken.user_id == user_id,
+            ApiToken.revoked_at.is_(None),
+            ApiToken.token_hash != keep,
+        )
+        .values(revoked_at=now)
+    )
+
+
+def reset_password(
+    session: Session, username: str, *, now: datetime, actor: str = "cli", keep: str = ""
+) -> str:
+    """Give the user a new generated password, unlock her and end her sessions and tokens
+    (all but ``keep``, see :func:`end_access`); returns the password (show once)."""
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
         raise UserError(f"no user {username!r}")
@@ -70,6 +101,7 @@ def reset_password(session: Session, username: str, *, now: datetime, actor: str
     user.password_hash = hash_password(password)
     user.failed_logins = 0
     user.locked_until = None
+    end_access(session, user.id, now=now, keep=keep)
     session.add(
         AuditEvent(
             at=now,

@@ -8,6 +8,12 @@ stays where Asterisk wrote it. The Recording row marks a file as done: the next 
 deletes its number file, and a sweep that died before its commit simply runs again.
 Nothing is moved or deleted before the database has the report.
 
+The plain-text number lives no longer than one sweep after it is written: each sweep
+first seals every number file (encrypted like the numbers in the database, as
+``<uniqueid>.sealed``), whether its recording is finished, still being written, stuck or
+never made (the caller hung up during the apology). A sealed number whose recording
+has not appeared within :data:`ORPHAN_AFTER` is deleted.
+
 When the FastAGI server died in the middle of a call, that call already has its Call
 row (the same Asterisk unique id): the voicemail belongs to it, and to the report the
 caller had already sent in that call, if any.
@@ -16,7 +22,9 @@ caller had already sent in that call, if any.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+import os
+import tempfile
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
@@ -27,13 +35,21 @@ from core.cases import create_report_case
 from core.models import Call, Caller, Case, Recording
 from core.periodic import PeriodicTask
 from core.recordings import add_recording, stored_path
-from core.security import PhoneVault
+from core.security import DecryptionFailed, InvalidPhoneNumber, PhoneVault
 from core.settings import Settings
 from core.states import CallDirection, CallOutcome
 
 logger = logging.getLogger(__name__)
 
 VOICEMAIL_DIR = "voicemail"
+# Written by the dialplan, in plain text.
+NUMBER_SUFFIX = ".caller"
+# The same number encrypted by the sweep; empty when the network gave no number.
+SEALED_SUFFIX = ".sealed"
+# The dialplan writes the number file just before it starts recording, and a recording
+# lasts at most a few minutes: a number whose recording is not there after this never
+# gets one.
+ORPHAN_AFTER = timedelta(hours=1)
 
 
 class VoicemailSweep:
@@ -51,6 +67,7 @@ class VoicemailSweep:
         if not self.folder.is_dir():
             return 0
         settle = self.settings.hotline.voicemail_settle_s
+        self._seal_numbers(now, settle)
         files = sorted(self.folder.glob("*.wav"))
         data_dir = self.settings.data_dir
         done = set(
@@ -63,8 +80,9 @@ class VoicemailSweep:
         count = 0
         for audio in files:
             if stored_path(audio, data_dir) in done:
-                # Stored by an earlier sweep: only the plain-text number is left to remove.
-                audio.with_suffix(".caller").unlink(missing_ok=True)
+                # Stored by an earlier sweep: only its number file is left to remove.
+                audio.with_suffix(NUMBER_SUFFIX).unlink(missing_ok=True)
+                audio.with_suffix(SEALED_SUFFIX).unlink(missing_ok=True)
                 continue
             try:
                 age = now.timestamp() - audio.stat().st_mtime
@@ -76,11 +94,42 @@ class VoicemailSweep:
             count += 1
         return count
 
+    def _seal_numbers(self, now: datetime, settle: float) -> None:
+        """Encrypt every settled plain-text number file; delete sealed orphans."""
+        for plain in sorted(self.folder.glob(f"*{NUMBER_SUFFIX}")):
+            age = _age_s(plain, now)
+            if age is None or age < settle:
+                continue  # the dialplan may still be writing it
+            number = plain.read_text(encoding="utf-8", errors="replace").strip()
+            try:
+                sealed = self.vault.encrypt(number) if number else b""
+            except InvalidPhoneNumber:
+                sealed = b""  # "anonymous", "unknown": nobody to call back
+            _write_atomically(plain.with_suffix(SEALED_SUFFIX), sealed, like=plain)
+            plain.unlink(missing_ok=True)
+        for sealed_file in sorted(self.folder.glob(f"*{SEALED_SUFFIX}")):
+            age = _age_s(sealed_file, now)
+            if sealed_file.with_suffix(".wav").exists() or age is None:
+                continue
+            if age >= ORPHAN_AFTER.total_seconds():
+                sealed_file.unlink(missing_ok=True)
+                logger.info("voicemail %s: number without a recording removed", sealed_file.stem)
+
+    def _number(self, audio: Path) -> str:
+        plain, sealed = audio.with_suffix(NUMBER_SUFFIX), audio.with_suffix(SEALED_SUFFIX)
+        if sealed.is_file():
+            token = sealed.read_bytes()
+            try:
+                return self.vault.decrypt(token) if token else ""
+            except DecryptionFailed:
+                logger.warning("voicemail %s: its number does not decrypt", audio.stem)
+                return ""
+        if plain.is_file():
+            return plain.read_text(encoding="utf-8", errors="replace").strip()
+        return ""
+
     def _ingest(self, session: Session, audio: Path, now: datetime) -> None:
-        number_file = audio.with_suffix(".caller")
-        number = ""
-        if number_file.is_file():
-            number = number_file.read_text(encoding="utf-8", errors="replace").strip()
+        number = self._number(audio)
         caller = caller_for_number(session, self.vault, number, now=now)
         call = session.scalar(select(Call).where(Call.asterisk_uniqueid == audio.stem))
         case = None
@@ -122,6 +171,28 @@ class VoicemailSweep:
         )
         self.ingested += 1
         logger.info("call %s: fallback voicemail ingested into case %s", call.id, case.id)
+
+
+def _age_s(path: Path, now: datetime) -> float | None:
+    try:
+        return now.timestamp() - path.stat().st_mtime
+    except FileNotFoundError:
+        return None
+
+
+def _write_atomically(target: Path, data: bytes, *, like: Path) -> None:
+    """``data`` into ``target`` (mode 0600), never half-written, with the times of ``like``
+    (when the dialplan wrote the number: the orphan clock runs from then)."""
+    written = like.stat()
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.utime(tmp_name, (written.st_atime, written.st_mtime))
+        Path(tmp_name).replace(target)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
 
 
 def _caller_of(session: Session, call: Call) -> Caller | None:

@@ -110,10 +110,7 @@ def recording_audio(
     if recording is None or recording.case_id != case.id:
         raise NotFound(f"no recording {recording_id} in this case")
     path = media.playable_path(app_context(request).settings, recording)
-    range_header = request.headers.get("range", "")
-    # A player asks for many ranges while seeking; the first one is the listening.
-    if not range_header or range_header.replace(" ", "").startswith("bytes=0-"):
-        casework.record_view(session, case, _actor(request, principal), "audio")
+    casework.record_listening(session, case, _actor(request, principal))
     return media.audio_response(path)
 
 

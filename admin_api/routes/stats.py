@@ -132,7 +132,8 @@ def stats_json(
     start: date | None = None,
     end: date | None = None,
 ) -> list[StatsRow]:
-    """The export as JSON: counts 1 to 4 (and a cell that would reveal one) are ``<5``."""
+    """The export as JSON: counts 1 to 4 are ``<5``, and a cell that would give one away
+    through a total is ``*``."""
     report = _report(request, session, principal, start, end)
     _audit_export(request, session, principal, "json")
     rows = stats.export_rows(report)

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from admin_api.access import LOGIN_COOKIE, SESSION_COOKIE
 from admin_api.app import create_app
+from admin_api.auth import issue_api_token
 from core.models import ApiToken, AuditEvent, User, WebSession
 from tests.admin_api.conftest import PASSWORD, World, csrf_of, web_login
 from tests.conftest import make_settings
@@ -88,6 +89,62 @@ def test_wrong_passwords_lock_the_account_until_the_time_passes(
         actions = [e.action for e in s.scalars(select(AuditEvent).order_by(AuditEvent.id))]
     assert actions.count("auth.login_failed") == 5
     assert "auth.login_locked" in actions and actions[-1] == "auth.login"
+
+
+def test_a_locked_account_is_locked_out_of_its_sessions_and_tokens_too(
+    world: World, client: TestClient
+) -> None:
+    """Someone is guessing her password: whatever she (or whoever got in) has open stops
+    with the lockout, and comes back when it ends; nobody else is touched."""
+    hers = TestClient(client.app)
+    web_login(hers, "siti")
+    assert hers.get("/cases", follow_redirects=False).status_code == 200
+    for _ in range(5):
+        assert _post_login(client, "siti", "wrong-password-x") == 401
+    assert hers.get("/cases", follow_redirects=False).status_code == 303
+    assert client.get("/api/v1/cases", headers=world.headers("case_worker")).status_code == 401
+    assert client.get("/api/v1/cases", headers=world.headers("admin")).status_code == 200
+    assert client.get("/api/v1/cases", headers=world.headers("other_worker")).status_code == 200
+    world.clock.advance(minutes=16)
+    assert client.get("/api/v1/cases", headers=world.headers("case_worker")).status_code == 200
+    assert hers.get("/cases", follow_redirects=False).status_code == 200
+
+
+def test_a_deactivated_user_loses_her_tokens_at_once(world: World, client: TestClient) -> None:
+    url = f"/api/v1/users/{world.ids['case_worker']}/active"
+    off = client.put(url, json={"active": False}, headers=world.headers("admin"))
+    assert off.status_code == 200
+    assert client.get("/api/v1/cases", headers=world.headers("case_worker")).status_code == 401
+    on = client.put(url, json={"active": True}, headers=world.headers("admin"))
+    assert on.status_code == 200
+    # Revoked, not only refused: reactivating her does not bring an old token back.
+    assert client.get("/api/v1/cases", headers=world.headers("case_worker")).status_code == 401
+    assert client.get("/api/v1/cases", headers=world.headers("other_worker")).status_code == 200
+
+
+def test_an_admin_giving_herself_a_new_password_keeps_only_the_request_she_made_it_with(
+    world: World, client: TestClient
+) -> None:
+    csrf = web_login(client, "admin")
+    elsewhere = TestClient(client.app)
+    web_login(elsewhere, "admin")
+    page = client.post(f"/users/{world.ids['admin']}/password", data={"csrf_token": csrf})
+    assert page.status_code == 200 and 'class="number password"' in page.text
+    assert client.get("/users", follow_redirects=False).status_code == 200  # still in
+    assert elsewhere.get("/users", follow_redirects=False).status_code == 303  # ended
+    assert client.get("/api/v1/cases", headers=world.headers("admin")).status_code == 401
+    # The same through the API with a token: that token stays, her sessions end.
+    with world.db.transaction() as s:
+        admin = s.get(User, world.ids["admin"])
+        assert admin is not None
+        _row, raw = issue_api_token(s, admin, name="script", now=world.clock.now(), days=None)
+    headers = {"Authorization": f"Bearer {raw}"}
+    reset = client.post(f"/api/v1/users/{world.ids['admin']}/password", headers=headers)
+    assert reset.status_code == 200
+    assert client.get("/api/v1/cases", headers=headers).status_code == 200
+    assert client.get("/users", follow_redirects=False).status_code == 303
+    # Nobody else lost anything.
+    assert client.get("/api/v1/cases", headers=world.headers("case_worker")).status_code == 200
 
 
 def test_unknown_user_gets_the_same_answer(client: TestClient) -> None:

@@ -9,9 +9,11 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from core.models import AuditEvent, Case, Recording, Transcript
+from core.cases import create_report_case
+from core.models import AuditEvent, Call, Caller, Case, Recording, Transcript
+from core.retention import purge_closed_cases
 from core.states import CaseStatus, TranscriptionStatus
-from tests.admin_api.conftest import CALLER_NUMBER, World
+from tests.admin_api.conftest import CALLER_NUMBER, T0, World, web_login
 
 
 def _get(client: TestClient, world: World, role: str, path: str, headers=None):  # type: ignore[no-untyped-def]
@@ -73,13 +75,141 @@ def test_case_detail_marks_words_and_masks_the_number(world: World, client: Test
     ]
     assert case["caller"]["masked_number"] == "+62 ••• ••• 7890"
     assert [o["id"] for o in case["caller"]["other_cases"]] == [world.ids["nowhere"]]
-    assert case["caller"]["hidden_cases"] == 1
+    assert "hidden_cases" not in case["caller"]  # not even how many she cannot see
     assert CALLER_NUMBER not in json.dumps(case)
     assert case["next_statuses"] == ["in_review", "closed"]
     with world.db.read_session() as s:
         event = s.scalars(select(AuditEvent).where(AuditEvent.action == "case.read.case")).one()
     assert event.actor_user_id == world.ids["case_worker"]
     assert event.object_id == str(world.ids["inside"]) and event.source == "testclient"
+
+
+def _same_caller_in_another_district(world: World) -> dict[str, int]:
+    """The seeded caller also called from Jember (a call and its case there) and once from
+    no village for a case that was then placed in Jember: none of it is Siti's to see."""
+    with world.db.transaction() as s:
+        outside = s.get(Case, world.ids["outside"])
+        caller = s.get(Caller, world.ids["caller"])
+        assert outside is not None and caller is not None
+        outside.caller_id = caller.id
+        caller.home_village_id = world.ids["village_in"]
+        jember_call = Call(
+            asterisk_uniqueid="jember-1",
+            caller_id=world.ids["caller"],
+            village_id=world.ids["village_out"],
+            started_at=T0 - timedelta(days=300),
+        )
+        placed_later = Call(
+            asterisk_uniqueid="nowhere-then-jember",
+            caller_id=world.ids["caller"],
+            started_at=T0 - timedelta(days=200),
+        )
+        own = Call(
+            asterisk_uniqueid="lotim-1",
+            caller_id=world.ids["caller"],
+            village_id=world.ids["village_in"],
+            started_at=T0,
+        )
+        s.add_all([jember_call, placed_later, own])
+        s.flush()
+        outside.call_id = jember_call.id
+        moved = create_report_case(
+            s, now=T0 - timedelta(days=200), call_id=placed_later.id, village_id=None
+        )
+        moved.caller_id = world.ids["caller"]
+        moved.village_id = world.ids["village_out"]
+        s.flush()
+        return {
+            "jember_call": jember_call.id,
+            "placed_later": placed_later.id,
+            "own": own.id,
+            "moved": moved.id,
+        }
+
+
+def test_the_callers_history_shows_nothing_outside_her_districts(
+    world: World, client: TestClient
+) -> None:
+    ids = _same_caller_in_another_district(world)
+    url = f"/api/v1/cases/{world.ids['inside']}"
+    mine = _get(client, world, "case_worker", url).json()["caller"]
+    assert mine["other_cases"] == [] and "hidden_cases" not in mine
+    assert [call["id"] for call in mine["calls"]] == [ids["own"]]
+    assert mine["home_village"] == "Pringgasela"
+    everything = _get(client, world, "admin", url).json()["caller"]
+    assert {o["id"] for o in everything["other_cases"]} == {world.ids["outside"], ids["moved"]}
+    assert {c["id"] for c in everything["calls"]} == set(ids.values()) - {ids["moved"]}
+    # Jember's case worker sees the Jember side, and not Siti's case or call.
+    jember = _get(client, world, "other_worker", f"/api/v1/cases/{world.ids['outside']}").json()
+    assert {o["id"] for o in jember["caller"]["other_cases"]} == {ids["moved"]}
+    assert {c["id"] for c in jember["caller"]["calls"]} == {ids["jember_call"], ids["placed_later"]}
+    assert jember["caller"]["home_village"] is None  # she lives in Pringgasela, not Jember
+
+
+def test_the_case_page_shows_nothing_of_the_caller_outside_her_districts(
+    world: World, client: TestClient
+) -> None:
+    _same_caller_in_another_district(world)
+    web_login(client, "siti")
+    page = client.get(f"/cases/{world.ids['inside']}").text
+    caller = page[page.index('id="caller"') :]
+    caller = caller[: caller.index("</div>")]
+    assert "kabupaten lain" not in caller and "other districts" not in caller
+    assert caller.count("<li>") == 1  # her own call only
+    assert "24-01-2026" not in caller and "04-05-2026" not in caller  # the Jember calls
+
+
+def test_a_repeat_report_names_no_case_in_another_district(
+    world: World, client: TestClient
+) -> None:
+    # The caller's open case is in Jember; she reports again from Pringgasela.
+    with world.db.transaction() as s:
+        outside = s.get(Case, world.ids["outside"])
+        caller = s.get(Caller, world.ids["caller"])
+        inside = s.get(Case, world.ids["inside"])
+        assert outside is not None and caller is not None and inside is not None
+        inside.move_to(CaseStatus.closed, T0, reason="done")
+        outside.caller_id = caller.id
+        s.flush()
+        again = create_report_case(s, now=T0 + timedelta(hours=3), caller=caller)
+        again.village_id = world.ids["village_in"]
+        again_id, again_ref, outside_ref = again.id, again.reference, outside.reference
+    mine = _get(client, world, "case_worker", f"/api/v1/cases/{again_id}").json()
+    assert mine["related_case_id"] is None
+    assert outside_ref not in json.dumps(mine) and str(world.ids["outside"]) not in str(
+        mine["urgency_reasons"]
+    )
+    assert any(r.startswith("repeat report") for r in mine["urgency_reasons"])  # still says so
+    theirs = _get(client, world, "other_worker", f"/api/v1/cases/{world.ids['outside']}").json()
+    assert again_ref not in json.dumps(theirs)
+    admin = _get(client, world, "admin", f"/api/v1/cases/{again_id}").json()
+    assert admin["related_case_id"] == world.ids["outside"]
+
+
+def test_a_purged_case_no_longer_gives_the_callers_number(world: World, client: TestClient) -> None:
+    with world.db.transaction() as s:
+        case = s.get(Case, world.ids["inside"])
+        assert case is not None
+        case.move_to(CaseStatus.closed, T0, reason="she is home")
+    later = T0 + timedelta(days=800)
+    settings = world.settings.model_copy(
+        update={"retention": world.settings.retention.model_copy(update={"closed_case_months": 24})}
+    )
+    with world.db.transaction() as s:
+        assert purge_closed_cases(s, settings, later) == 1
+    url = f"/api/v1/cases/{world.ids['inside']}"
+    for role in ("case_worker", "admin"):
+        response = client.post(f"{url}/caller-number", headers=world.headers(role))
+        assert response.status_code == 409, response.text
+        assert CALLER_NUMBER not in response.text
+    detail = _get(client, world, "admin", url).json()
+    assert detail["caller"]["masked_number"] == "•••"  # not even its last digits
+    assert CALLER_NUMBER[-4:] not in json.dumps(detail["caller"])
+    web_login(client, "siti")
+    page = client.get(f"/cases/{world.ids['inside']}").text
+    assert "/caller-number" not in page and CALLER_NUMBER[-4:] not in page
+    with world.db.read_session() as s:
+        assert s.scalars(select(AuditEvent).where(AuditEvent.action == "caller.reveal")).all() == []
 
 
 def test_out_of_scope_cases_do_not_exist_for_her(world: World, client: TestClient) -> None:
@@ -113,9 +243,42 @@ def test_audio_streams_with_range_and_the_listening_is_audited(
     assert beyond.status_code == 416
     with world.db.read_session() as s:
         reads = s.scalars(select(AuditEvent).where(AuditEvent.action == "case.read.audio")).all()
-    assert len(reads) == 2  # the whole file, and the range from 0; not every seek
+    assert len(reads) == 1  # one listening, not every range the player asks for
     other = f"/api/v1/cases/{world.ids['outside']}/recordings/{world.ids['recording']}/audio"
     assert _get(client, world, "admin", other).status_code == 404
+
+
+def _audio_reads(world: World) -> list[tuple[int | None, str]]:
+    with world.db.read_session() as s:
+        return [
+            (e.actor_user_id, e.object_id)
+            for e in s.scalars(
+                select(AuditEvent)
+                .where(AuditEvent.action == "case.read.audio")
+                .order_by(AuditEvent.id)
+            )
+        ]
+
+
+def test_every_listening_is_audited_once_however_the_player_asks(
+    world: World, client: TestClient
+) -> None:
+    url = f"/api/v1/cases/{world.ids['inside']}/recordings/{world.ids['recording']}/audio"
+    # A player that never asks from byte 0 (a seek first, or a resumed download) is a read.
+    first = _get(client, world, "case_worker", url, headers={"Range": "bytes=1-"})
+    assert first.status_code == 206
+    me, case = world.ids["case_worker"], str(world.ids["inside"])
+    assert _audio_reads(world) == [(me, case)]
+    for start in range(0, 20_000, 500):
+        ranged = _get(client, world, "case_worker", url, headers={"Range": f"bytes={start}-"})
+        assert ranged.status_code == 206
+    assert _get(client, world, "case_worker", url).status_code == 200
+    assert _audio_reads(world) == [(me, case)]  # 42 requests, one listening
+    # Another person's listening is hers; the same person later is a new listening.
+    assert _get(client, world, "admin", url, headers={"Range": "bytes=0-"}).status_code == 206
+    world.clock.advance(minutes=31)
+    assert _get(client, world, "case_worker", url, headers={"Range": "bytes=9-"}).status_code == 206
+    assert _audio_reads(world) == [(me, case), (world.ids["admin"], case), (me, case)]
 
 
 def test_gsm_recordings_are_decoded_for_the_browser(world: World, client: TestClient) -> None:

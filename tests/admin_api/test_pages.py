@@ -216,6 +216,55 @@ def test_callback_queue(world: World, client: TestClient) -> None:
     assert client.get("/api/v1/callbacks", headers=world.headers("editor")).status_code == 403
 
 
+def test_a_callers_number_is_shown_only_while_she_waits(world: World, client: TestClient) -> None:
+    now = world.clock.now()
+    ids = {}
+    with world.db.transaction() as s:
+        caller = s.get(Caller, world.ids["caller"])
+        assert caller is not None
+        for name, source, state in (
+            ("waiting", CallbackSource.menu, CallbackState.pending),
+            ("dialer", CallbackSource.missed_call, CallbackState.pending),  # not a person's yet
+            ("done", CallbackSource.menu, CallbackState.pending),
+            ("cancelled", CallbackSource.missed_call, CallbackState.failed),
+        ):
+            row = CallbackRequest(
+                caller_id=caller.id,
+                phone_hash=caller.phone_hash,
+                source=source,
+                state=state,
+                due_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+            s.add(row)
+            s.flush()
+            ids[name] = row.id
+    for name, outcome in (("done", "done"), ("cancel", "cancelled")):
+        target = ids["done" if name == "done" else "cancelled"]
+        response = client.post(f"/api/v1/callbacks/{target}/{name}", headers=world.headers("admin"))
+        assert response.status_code == 200 and response.json()["handled_outcome"] == outcome
+
+    def reveal(request_id: int, role: str = "case_worker") -> int:
+        response = client.post(
+            f"/api/v1/callbacks/{request_id}/number", headers=world.headers(role)
+        )
+        assert CALLER_NUMBER not in response.text or response.status_code == 200
+        return response.status_code
+
+    assert reveal(ids["waiting"]) == 200
+    assert reveal(ids["waiting"], "editor") == 403
+    for name in ("dialer", "done", "cancelled"):
+        assert reveal(ids[name]) == 409, name
+        assert reveal(ids[name], "admin") == 409, name
+    csrf = web_login(client, "siti")
+    page = client.post(f"/callbacks/{ids['done']}/number", data={"csrf_token": csrf})
+    assert page.status_code == 409 and CALLER_NUMBER not in page.text
+    with world.db.read_session() as s:
+        reveals = s.scalars(select(AuditEvent).where(AuditEvent.action == "caller.reveal")).all()
+    assert [e.object_id for e in reveals] == [str(ids["waiting"])]
+
+
 def test_audit_log_page_for_admins(world: World, client: TestClient) -> None:
     client.get(f"/api/v1/cases/{world.ids['inside']}", headers=world.headers("case_worker"))
     web_login(client, "admin")

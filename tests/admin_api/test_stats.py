@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from fastapi.testclient import TestClient
 
 from admin_api.charts import bar_chart, column_chart
-from admin_api.stats import suppress
+from admin_api.suppression import protect
 from core.models import Call, Caller, Case
 from core.states import Sex
 from tests.admin_api.conftest import World, web_login
@@ -64,11 +64,8 @@ def test_report_counts_by_month_place_and_sex(world: World, client: TestClient) 
     cases = table[("cases_by_month", "2026-11")]
     # Six women's cases and the three seeded ones (one with a woman caller, two anonymous).
     assert (cases["female"], cases["unknown"], cases["total"]) == ("*", "<5", "9")
-    assert table[("cases_by_country", "MY")]["female"] == "7"
     assert table[("cases_by_indicator", "withholding_of_wages")]["total"] == "6"
-    assert table[("cases_by_district", "Lombok Timur")]["total"] == "7"
     assert table[("indicators_by_month", "2026-11 withholding_of_wages")]["female"] == "6"
-    assert table[("calls_by_district", "Lombok Timur")]["female"] == "7"
     # A case worker counts her own districts (and cases without a village) only.
     mine = client.get(
         "/api/v1/stats?start=2026-10-01&end=2026-11-30", headers=world.headers("case_worker")
@@ -101,13 +98,79 @@ def test_csv_export_and_page(world: World, client: TestClient) -> None:
     assert "gaji tidak dibayar" in page.text
 
 
+def _row(values: list[int]) -> list[str]:
+    """One row with its total as the only group: female, male, unknown, total."""
+    cells = {i: v for i, v in enumerate([*values, sum(values)])}
+    shown = protect(cells, [list(cells)])
+    return [shown[i] for i in range(4)]
+
+
 def test_suppression_hides_a_cell_that_the_total_would_reveal() -> None:
-    assert suppress([0, 0, 0]) == ["0", "0", "0"]
-    assert suppress([12, 7, 0]) == ["12", "7", "0"]
-    assert suppress([3, 12, 0]) == ["<5", "*", "0"]
-    assert suppress([3, 12, 9]) == ["<5", "12", "*"]
-    assert suppress([2, 1, 40]) == ["<5", "<5", "40"]
-    assert suppress([4, 0, 0]) == ["<5", "0", "0"]
+    assert _row([0, 0, 0]) == ["0", "0", "0", "0"]
+    assert _row([12, 7, 0]) == ["12", "7", "0", "19"]
+    assert _row([3, 12, 0]) == ["<5", "*", "0", "15"]
+    assert _row([3, 12, 9]) == ["<5", "12", "*", "24"]
+    assert _row([2, 1, 40]) == ["<5", "<5", "40", "43"]
+    assert _row([4, 0, 0]) == ["<5", "0", "0", "<5"]
+
+
+def test_a_complementary_cell_is_protected_in_its_other_groups_too() -> None:
+    # Two rows and the column they share: hiding b1 for row 1 leaves column b with one
+    # hidden cell, so b2 goes too, and then row 2 needs its own second cell.
+    counts = {"a1": 2, "b1": 9, "a2": 30, "b2": 20, "c2": 40}
+    shown = protect(counts, [["a1", "b1"], ["a2", "b2", "c2"], ["b1", "b2"]])
+    assert shown == {"a1": "<5", "b1": "*", "a2": "*", "b2": "*", "c2": "40"}
+
+
+def _solvable(cells: list[str]) -> bool:
+    """One unknown in a sum a reader knows: she can work it out."""
+    return sum(1 for cell in cells if not cell.isdigit()) == 1
+
+
+def test_export_cannot_be_undone_by_differencing(world: World, client: TestClient) -> None:
+    """What a reader of the CSV can add up: each row's total, the column totals of the
+    tables that count the same calls or cases, a district and its villages, an indicator
+    and its months. None of these sums may leave exactly one hidden cell."""
+    _seed(world)
+    response = client.get(
+        "/api/v1/stats?start=2026-10-01&end=2026-11-30", headers=world.headers("admin")
+    )
+    rows: dict[str, dict[str, dict[str, str]]] = {}
+    for r in response.json():
+        rows.setdefault(r["table"], {})[r["value"]] = r
+    columns = ("female", "male", "unknown", "total")
+    assert any("<5" in r.values() for table in rows.values() for r in table.values())
+    sums: list[list[str]] = []
+    for table in rows.values():
+        sums += [[r[c] for c in columns] for r in table.values()]
+    for column in columns:
+        for same in (
+            ("calls_by_month", "calls_by_district"),
+            ("cases_by_month", "cases_by_district"),
+            ("cases_by_month", "cases_by_village"),
+            ("cases_by_month", "cases_by_country"),
+            ("cases_by_district", "cases_by_country"),
+        ):
+            sums.append([r[column] for t in same for r in rows[t].values()])
+        for district, village in (
+            ("Lombok Timur", "Pringgasela"),
+            ("Jember", "Dukuhdempok"),
+            ("?", "?"),
+        ):
+            sums.append(
+                [rows["cases_by_district"][district][column]]
+                + [rows["cases_by_village"][village][column]]
+            )
+        for indicator, row in rows["cases_by_indicator"].items():
+            sums.append(
+                [row[column]]
+                + [r[column] for k, r in rows["indicators_by_month"].items() if k[8:] == indicator]
+            )
+    assert [cells for cells in sums if _solvable(cells)] == []
+    # The plain case: the month's unknown callers were its total minus the districts' women.
+    november = rows["calls_by_month"]["2026-11"]
+    assert (november["female"], november["unknown"], november["total"]) == ("*", "<5", "8")
+    assert rows["calls_by_district"]["Lombok Timur"]["female"] == "*"
 
 
 def test_charts_escape_labels() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -10,12 +11,14 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
 
-from core import migrate
+from core import migrate, queue
+from core.clock import SystemClock
 from core.db import Database, describe_url
 from core.errors import DatabaseUnavailable
 from core.models import Base, Case, District, Job, Village
-from core.settings import Settings, load_settings
+from core.settings import Settings, WorkerSettings, load_settings
 from core.states import CaseStatus, Urgency
+from core.worker import Worker
 
 WIB = timezone(timedelta(hours=7))
 
@@ -133,3 +136,50 @@ def test_unusable_urls(url: str) -> None:
 
 def test_describe_url_hides_password() -> None:
     assert describe_url("postgresql://u:secret@h/db") == "postgresql://u:***@h/db"
+
+
+SECRET_WORDS = "majikan memukul saya di Johor"  # what a caller said: never in an error
+
+
+def _failed_insert(db: Database) -> StatementError:
+    """A transcript whose NOT NULL column is missing: PostgreSQL's DETAIL quotes the row."""
+    with pytest.raises(IntegrityError) as raised, db.transaction() as s:
+        s.execute(
+            text(
+                "INSERT INTO transcripts (recording_id, engine, language, text, words, created_at)"
+                " VALUES (NULL, 'vosk', 'id', :text, '[]', :at)"
+            ),
+            {"text": SECRET_WORDS, "at": datetime.now(UTC)},
+        )
+    return raised.value
+
+
+def test_database_errors_carry_no_values(db: Database) -> None:
+    error = _failed_insert(db)
+    shown = "".join(traceback.format_exception(error))
+    assert "transcripts" in shown  # still says what failed
+    assert SECRET_WORDS not in shown
+    assert SECRET_WORDS not in str(error.orig)
+    assert "Failing row" not in shown
+
+
+def test_a_failing_job_keeps_no_values_in_its_error_or_the_log(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = SystemClock()
+    with db.transaction() as s:
+        job_id = queue.enqueue(s, "k", {}, now=clock.now()).id
+
+    def raising(job: object) -> None:
+        raise _failed_insert(db)
+
+    worker = Worker(db, {"k": raising}, WorkerSettings(poll_interval_s=0.01), clock, owner="t")
+    with caplog.at_level("DEBUG"):
+        assert worker.run_once() is True
+    with db.read_session() as s:
+        job = s.get(Job, job_id)
+        assert job is not None and job.last_error
+    assert "IntegrityError" in job.last_error
+    assert SECRET_WORDS not in job.last_error
+    assert SECRET_WORDS not in caplog.text
+    assert "failed" in caplog.text

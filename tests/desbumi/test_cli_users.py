@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from core import queue
 from core.db import Database
-from core.models import AuditEvent, User
+from core.models import ApiToken, AuditEvent, User, WebSession
 from core.security import verify_password
 from tests.desbumi.conftest import Run
 
@@ -50,6 +50,26 @@ def test_add_list_and_set_password(demo: Run, database: Database) -> None:
     assert re.search(r"^maria\s+case_worker\s+active\s+districts=5203$", listed.out, re.MULTILINE)
     assert re.search(r"^admin\s+admin\s+active\s+districts=-$", listed.out, re.MULTILINE)
 
+    # She is logged in with the old password, in a browser and with a token; so is the admin.
+    now = datetime.now(UTC)
+    with database.transaction() as s:
+        for username in ("maria", "admin"):
+            user = s.scalars(select(User).where(User.username == username)).one()
+            s.add(
+                WebSession(
+                    token_hash=f"session-{username}",
+                    user_id=user.id,
+                    created_at=now,
+                    last_seen_at=now,
+                    expires_at=now + timedelta(hours=12),
+                )
+            )
+            s.add(
+                ApiToken(
+                    user_id=user.id, token_hash=f"token-{username}", prefix="dsbt_x", created_at=now
+                )
+            )
+
     reset = demo("user", "set-password", "maria")
     assert reset.code == 0, reset.err
     second = _password(reset.out)
@@ -57,6 +77,15 @@ def test_add_list_and_set_password(demo: Run, database: Database) -> None:
     stored = _stored_hash(database, "maria")
     assert verify_password(stored, second)
     assert not verify_password(stored, first)
+    # Whoever had the old password is logged out everywhere; nobody else is.
+    with database.read_session() as s, s.begin():
+        live_sessions = set(
+            s.scalars(select(WebSession.token_hash).where(WebSession.revoked_at.is_(None)))
+        )
+        live_tokens = set(
+            s.scalars(select(ApiToken.token_hash).where(ApiToken.revoked_at.is_(None)))
+        )
+    assert live_sessions == {"session-admin"} and live_tokens == {"token-admin"}
 
 
 def test_several_districts_and_a_full_name(demo: Run, database: Database) -> None:

@@ -1,0 +1,109 @@
+"""The fallback voicemail's number files on disk, without a call, on SQLite and PostgreSQL.
+
+The dialplan writes the caller's number in plain text beside the recording. Whatever
+becomes of the recording (never made, still being written, stuck), that plain text must
+not outlive one sweep, and what is left of it must not stay forever.
+"""
+
+from __future__ import annotations
+
+import os
+import wave
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+from core.db import Database
+from core.models import Caller, Case, Recording
+from core.security import PhoneVault
+from core.settings import Settings
+from ivr.voicemail import ORPHAN_AFTER, VoicemailSweep
+from tests.conftest import TEST_SECRET
+
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+NUMBER = "+6281234500077"
+DIGITS = NUMBER.lstrip("+")
+
+
+def _folder(settings: Settings) -> Path:
+    folder = settings.data_dir / "voicemail"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _age(path: Path, seconds: float) -> None:
+    moment = NOW.timestamp() - seconds
+    os.utime(path, (moment, moment))
+
+
+def _number_file(settings: Settings, uniqueid: str, age_s: float = 60.0) -> Path:
+    path = _folder(settings) / f"{uniqueid}.caller"
+    path.write_text(NUMBER + "\n", encoding="utf-8")
+    _age(path, age_s)
+    return path
+
+
+def _recording(settings: Settings, uniqueid: str, age_s: float = 60.0) -> Path:
+    path = _folder(settings) / f"{uniqueid}.wav"
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(b"\x00\x10" * 8000)
+    _age(path, age_s)
+    return path
+
+
+def _plain_text_anywhere(settings: Settings) -> list[Path]:
+    files = list(_folder(settings).iterdir())
+    return [p for p in files if DIGITS.encode() in p.read_bytes() or p.suffix == ".caller"]
+
+
+def _sweep(settings: Settings, db: Database, now: datetime = NOW) -> int:
+    sweep = VoicemailSweep(settings, PhoneVault(TEST_SECRET))
+    with db.transaction() as s:
+        return sweep.run(s, now)
+
+
+def test_a_number_without_a_recording_is_sealed_at_once_and_removed_later(
+    settings: Settings, db: Database
+) -> None:
+    # She hung up during the apology: the number file was written, the recording never.
+    _number_file(settings, "1700000000.5")
+    assert _sweep(settings, db) == 0
+    assert _plain_text_anywhere(settings) == []
+    left = list(_folder(settings).iterdir())
+    assert [p.name for p in left] == ["1700000000.5.sealed"]
+    assert _sweep(settings, db, NOW + ORPHAN_AFTER - timedelta(minutes=5)) == 0
+    assert left[0].exists()
+    assert _sweep(settings, db, NOW + ORPHAN_AFTER + timedelta(minutes=1)) == 0
+    assert list(_folder(settings).iterdir()) == []
+
+
+def test_a_number_is_sealed_while_its_recording_is_still_being_written(
+    settings: Settings, db: Database
+) -> None:
+    _number_file(settings, "1700000000.6", age_s=120)
+    _recording(settings, "1700000000.6", age_s=0)  # Asterisk is still writing it
+    assert _sweep(settings, db) == 0
+    assert _plain_text_anywhere(settings) == []
+    assert (_folder(settings) / "1700000000.6.sealed").is_file()
+
+
+def test_a_voicemail_with_a_sealed_number_keeps_its_caller(
+    settings: Settings, db: Database
+) -> None:
+    _number_file(settings, "1700000000.7")
+    _recording(settings, "1700000000.7")
+    assert _sweep(settings, db) == 1
+    assert _plain_text_anywhere(settings) == []
+    assert _sweep(settings, db) == 0  # stored: the sealed number goes too
+    assert [p.suffix for p in _folder(settings).iterdir()] == [".wav"]
+    vault = PhoneVault(TEST_SECRET)
+    with db.read_session() as s:
+        recording = s.scalars(select(Recording)).one()
+        case = s.get(Case, recording.case_id)
+        assert case is not None and case.caller_id is not None
+        caller = s.get(Caller, case.caller_id)
+        assert caller is not None and vault.decrypt(caller.phone_encrypted) == NUMBER
