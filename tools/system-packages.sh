@@ -16,6 +16,8 @@ if [ "${1:-}" = "--test" ]; then
     # work offline); a real podcast client (podget) subscribes to the radio feeds.
     command -v chromium >/dev/null 2>&1 || need+=(chromium)
     command -v podget >/dev/null 2>&1 || need+=(podget)
+    # The systemd unit in deploy/systemd is checked with systemd-analyze verify.
+    command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 
