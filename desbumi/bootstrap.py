@@ -22,6 +22,23 @@ from core.users import create_user
 Progress = Callable[[str], None]
 
 
+@dataclass(frozen=True)
+class StationKey:
+    """A radio station's key made by a seed step: shown once, never stored in clear."""
+
+    station: str
+    key: str
+    programmes: tuple[str, ...]
+
+
+@dataclass
+class Seeded:
+    """What a seed step added: how many of each kind, and the keys of the new stations."""
+
+    added: dict[str, int]
+    station_keys: list[StationKey] = field(default_factory=list)
+
+
 @dataclass
 class InitReport:
     created_secret: bool = False
@@ -30,6 +47,8 @@ class InitReport:
     # Shown once, never stored in clear: (username, password).
     new_credentials: list[tuple[str, str]] = field(default_factory=list)
     demo: dict[str, int] = field(default_factory=dict)
+    # Shown once too: only stations made by this run have one here.
+    new_station_keys: list[StationKey] = field(default_factory=list)
 
 
 def prepare_data_dir(settings: Settings) -> Path:
@@ -83,7 +102,7 @@ def initialise(
     db: Database,
     now: datetime,
     progress: Progress,
-    seed_demo: Callable[[Session, datetime], dict[str, int]] | None = None,
+    seed_demo: Callable[[Session, datetime], Seeded] | None = None,
 ) -> InitReport:
     """Run every init step; each is idempotent, so running init again changes nothing."""
     report = InitReport()
@@ -100,7 +119,9 @@ def initialise(
     progress("[5/5] seed data" + (" with demo content" if seed_demo else ""))
     with db.transaction() as session:
         if seed_demo is not None:
-            report.demo = seed_demo(session, now)
+            seeded = seed_demo(session, now)
+            report.demo = seeded.added
+            report.new_station_keys = seeded.station_keys
         credentials = ensure_admin(session, now)
         if credentials:
             report.new_credentials.append(credentials)

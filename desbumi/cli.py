@@ -27,6 +27,7 @@ from desbumi.bootstrap import initialise, prepare_data_dir
 from desbumi.checks import Status, run_checks
 from desbumi.demo_seed import seed_demo
 from desbumi.models import install_model
+from desbumi.radio_cli import echo_feed_urls
 from desbumi.radio_cli import register as register_radio
 from desbumi.runtime import Part, Runtime
 from ivr.asterisk_config import render as render_asterisk_config
@@ -121,6 +122,12 @@ def init(
             f"\nlogin: {username}\npassword: {password}\n"
             "(shown once; write it down now. Change it with `desbumi user set-password`)"
         )
+    for made in report.new_station_keys:
+        typer.echo(
+            f"\nstation: {made.station}\nkey: {made.key}\n"
+            f"(shown once; a new one: `desbumi station new-key {made.station}`)"
+        )
+        echo_feed_urls(settings, made.key, made.programmes)
     typer.echo("ready")
 
 

@@ -14,6 +14,7 @@ from core.models import ContentItem, District, Programme, Slot, Station, Village
 from core.security import generate_api_key
 from core.settings import Settings, resolve_timezone
 from core.states import ContentStatus
+from desbumi.bootstrap import Seeded, StationKey
 from desbumi.demo_cases import seed_demo_cases
 
 
@@ -25,13 +26,15 @@ def _load(name: str) -> dict[str, Any]:
     return data
 
 
-def seed_demo(session: Session, now: datetime, settings: Settings | None = None) -> dict[str, int]:
-    """Insert what is missing; returns how many of each kind were added.
+def seed_demo(session: Session, now: datetime, settings: Settings | None = None) -> Seeded:
+    """Insert what is missing; returns how many of each kind were added and the key of
+    each station made now (a station that existed already keeps its key, unseen).
 
     With ``settings`` (the CLI's ``init --demo``) demo case reports with recordings are
     added too (:mod:`desbumi.demo_cases`).
     """
     added = {"districts": 0, "villages": 0, "content_items": 0, "programmes": 0, "stations": 0}
+    station_keys: list[StationKey] = []
     regions = _load("regions.yaml")
     districts: dict[str, District] = {}
     for d in regions["districts"]:
@@ -112,8 +115,9 @@ def seed_demo(session: Session, now: datetime, settings: Settings | None = None)
     for s in regions["stations"]:
         if session.scalar(select(Station.id).where(Station.slug == s["slug"])) is not None:
             continue
-        # The demo station's key is not shown: an admin issues keys to real stations.
-        _key, prefix, key_hash = generate_api_key()
+        # Returned to be shown once (like the first admin's password), so that a newcomer
+        # can try the station's feeds; an admin issues keys to real stations.
+        key, prefix, key_hash = generate_api_key()
         station = Station(
             slug=s["slug"],
             name=s["name"],
@@ -127,7 +131,8 @@ def seed_demo(session: Session, now: datetime, settings: Settings | None = None)
         for slug in s["programmes"]:
             programmes[slug].stations.append(station)
         added["stations"] += 1
+        station_keys.append(StationKey(s["slug"], key, tuple(s["programmes"])))
     session.flush()
     if settings is not None:
         added.update(seed_demo_cases(session, now, settings))
-    return added
+    return Seeded(added, station_keys)

@@ -3,7 +3,7 @@ and ``desbumi export-usb``. Registered on the main app by :func:`register`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
@@ -51,15 +51,12 @@ def _db() -> Database:
     return value
 
 
-def _feed_urls(base: str, key: str, programmes: list[str]) -> None:
+def echo_feed_urls(settings: Settings, key: str, programmes: Sequence[str]) -> None:
+    """Print a station's feed URLs for ``key`` (a key just made: it is in every URL)."""
+    base = settings.radio.public_url or f"http://{settings.api.host}:{settings.api.port}"
     for slug in programmes:
         typer.echo(f"  feed for {slug}: {base}/radio/{key}/{slug}.xml")
     typer.echo(f"  all programmes: {base}/radio/{key}/programmes.json")
-
-
-def _base() -> str:
-    settings = _settings()
-    return settings.radio.public_url or f"http://{settings.api.host}:{settings.api.port}"
 
 
 @station_app.command("add")
@@ -86,7 +83,7 @@ def station_add(
         for item in programme or []:
             schedule.attach_station(session, item, slug)
     typer.echo(f"station {slug} added\nkey: {key}\n(shown once; give it to the station)")
-    _feed_urls(_base(), key, programme or [])
+    echo_feed_urls(_settings(), key, programme or [])
 
 
 @station_app.command("list")
@@ -115,7 +112,7 @@ def station_new_key(slug: str) -> None:
         key = stations.new_key(session, slug)
         programmes = sorted(p.slug for p in stations.get_station(session, slug).programmes)
     typer.echo(f"new key for {slug}: {key}\n(shown once; the old key no longer works)")
-    _feed_urls(_base(), key, programmes)
+    echo_feed_urls(_settings(), key, programmes)
 
 
 @station_app.command("attach")

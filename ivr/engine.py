@@ -433,14 +433,33 @@ class MenuEngine:
         self._emit(state, "dial", node.dial)
         # g: when the counsellor hangs up, Dial returns here (its status is read and the
         # call is stored as transferred) instead of hanging up the caller inside Dial.
-        await state.channel.exec("Dial", f"{node.dial},{node.ring_s},g")
-        status = await state.channel.get_variable("DIALSTATUS")
+        try:
+            await state.channel.exec("Dial", f"{node.dial},{node.ring_s},g")
+            status = await state.channel.get_variable("DIALSTATUS")
+        except CallHungUp:
+            # She hung up during the Dial (or right after the counsellor did): if the
+            # counsellor had answered, they talked, and the call was a transfer.
+            if await self._dial_status_after_hangup(state) == "ANSWER":
+                state.outcome = CallOutcome.transferred
+            raise
         if status == "ANSWER":
             state.outcome = CallOutcome.transferred
             return None
         logger.info("call_id=%s transfer not answered (%s)", state.call_id, status)
         await self._play_keys(state, ["transfer-unavailable"], "#")
         return node.after_hours
+
+    async def _dial_status_after_hangup(self, state: CallState) -> str | None:
+        """DIALSTATUS read from the hung-up channel; None when it cannot be read."""
+        try:
+            return await state.channel.get_variable_after_hangup("DIALSTATUS")
+        except (CallHungUp, AgiProtocolError, TimeoutError) as exc:
+            logger.warning(
+                "call_id=%s hung up during the transfer; its status is unknown: %s",
+                state.call_id,
+                exc,
+            )
+            return None
 
     # --- reporting a problem ------------------------------------------------------------
 

@@ -159,6 +159,8 @@ class AgiChannel:
         self._writer = writer
         self.env = env
         self.timeout_s = timeout_s
+        # Replies Asterisk still owes: a HANGUP line may come before a command's reply.
+        self._owed_replies = 0
 
     @property
     def call_id(self) -> str:
@@ -175,14 +177,7 @@ class AgiChannel:
         """
         if self._writer.is_closing():
             raise CallHungUp("socket closed")
-        self._writer.write(text.encode("utf-8") + b"\n")
-        try:
-            await self._writer.drain()
-            # asyncio.timeout, not wait_for: no extra task and loop turn per command.
-            async with asyncio.timeout(timeout_s or self.timeout_s):
-                result = await self._read_reply()
-        except (ConnectionError, asyncio.IncompleteReadError) as exc:
-            raise CallHungUp(type(exc).__name__) from None
+        result = await self._send(text, timeout_s, after_hangup=False)
         verb = text.split(" ", 1)[0]
         if result.code == 511:
             raise CallHungUp(f"{verb}: channel is dead")
@@ -192,15 +187,32 @@ class AgiChannel:
             raise CallHungUp(f"result=-1 for {verb}")
         return result
 
-    async def _read_reply(self) -> AgiResult:
-        result = parse_agi_response(await self._readline())
+    async def _send(self, text: str, timeout_s: float | None, *, after_hangup: bool) -> AgiResult:
+        self._writer.write(text.encode("utf-8") + b"\n")
+        self._owed_replies += 1
+        try:
+            await self._writer.drain()
+            # asyncio.timeout, not wait_for: no extra task and loop turn per command.
+            async with asyncio.timeout(timeout_s or self.timeout_s):
+                result = await self._read_reply(after_hangup=after_hangup)
+                # After a hangup, first come the replies of the commands it interrupted
+                # (replies come in order): this command's is the last one owed.
+                while after_hangup and self._owed_replies > 0:
+                    result = await self._read_reply(after_hangup=True)
+                return result
+        except (ConnectionError, asyncio.IncompleteReadError) as exc:
+            raise CallHungUp(type(exc).__name__) from None
+
+    async def _read_reply(self, *, after_hangup: bool) -> AgiResult:
+        result = parse_agi_response(await self._readline(after_hangup=after_hangup))
+        self._owed_replies -= 1
         if result.code == 520 and result.text.startswith("520-"):
             # Usage text follows until "520 End of proper usage."
-            while not (await self._readline()).startswith("520 "):
+            while not (await self._readline(after_hangup=after_hangup)).startswith("520 "):
                 pass
         return result
 
-    async def _readline(self) -> str:
+    async def _readline(self, *, after_hangup: bool) -> str:
         while True:
             try:
                 raw = await self._reader.readline()
@@ -211,8 +223,11 @@ class AgiChannel:
             if len(raw) > MAX_LINE:
                 raise AgiProtocolError("AGI line too long")
             line = raw.decode("utf-8", "replace").rstrip("\r\n")
-            # After a hangup Asterisk may send "HANGUP" before the command's own reply.
             if line == "HANGUP":
+                if after_hangup:
+                    continue
+                # After a hangup Asterisk may send "HANGUP" before the command's own reply
+                # (which stays owed).
                 raise CallHungUp("HANGUP received")
             if line:
                 return line
@@ -277,6 +292,22 @@ class AgiChannel:
     async def get_variable(self, name: str) -> str | None:
         """The channel variable's value, or None when it is not set."""
         result = await self.command(f"GET VARIABLE {quote(name)}")
+        return result.data if result.result == 1 else None
+
+    async def get_variable_after_hangup(self, name: str) -> str | None:
+        """The channel variable's value once the channel has hung up (DIALSTATUS after the
+        caller left during a Dial), or None when it is not set.
+
+        Asterisk keeps a hung-up channel's AGI session open ("dead" mode) and still
+        answers GET VARIABLE. Its HANGUP line may arrive before or after a reply, and the
+        reply of a command the hangup interrupted still comes: both are skipped here.
+        Raises CallHungUp when the session itself is gone (the socket closed).
+        """
+        if self._writer.is_closing():
+            raise CallHungUp("socket closed")
+        result = await self._send(f"GET VARIABLE {quote(name)}", None, after_hangup=True)
+        if result.code != 200:
+            raise AgiProtocolError(f"GET VARIABLE after hangup refused with {result.code}")
         return result.data if result.result == 1 else None
 
     async def exec(self, application: str, args: str = "") -> int:

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import feedparser
+import httpx
 import pytest
 import yaml
 from sqlalchemy import create_engine, func, select, text
@@ -32,7 +34,7 @@ from core.security import verify_password
 from core.states import ContentStatus, TranscriptionStatus, Urgency, UserRole
 from desbumi.demo_cases import REPORTS
 from tests.conftest import REPO
-from tests.desbumi.conftest import Run
+from tests.desbumi.conftest import Run, Start
 
 
 def _demo(name: str) -> dict[str, Any]:
@@ -82,6 +84,44 @@ def test_init_demo_creates_everything(desbumi: Run, database: Database, tmp_path
         assert _count(s, Village) == sum(len(d["villages"]) for d in regions["districts"])
         lotim = s.scalar(select(Village).where(Village.name == "Pringgasela"))
         assert lotim is not None and lotim.timezone == "Asia/Makassar"  # WITA, from the district
+
+
+def test_init_demo_prints_the_demo_station_key_and_its_feeds_once(
+    desbumi: Run, start: Start, base_env: dict[str, str]
+) -> None:
+    first = desbumi("init", "--demo")
+    assert first.code == 0, first.err
+    assert re.findall(r"^station: (\S+)$", first.out, re.MULTILINE) == ["radio-komunitas-lotim"]
+    keys = re.findall(r"^key: (\S+)$", first.out, re.MULTILINE)
+    assert len(keys) == 1, first.out
+    key = keys[0]
+    base = f"http://127.0.0.1:{base_env['DESBUMI_API__PORT']}/radio/{key}"
+    feeds = re.findall(r"^  feed for kabar-migran: (\S+)$", first.out, re.MULTILINE)
+    assert feeds == [f"{base}/kabar-migran.xml"], first.out
+    assert re.findall(r"^  all programmes: (\S+)$", first.out, re.MULTILINE) == [
+        f"{base}/programmes.json"
+    ]
+
+    # Shown once: a second init neither shows it nor makes another (the first still works).
+    again = desbumi("init", "--demo")
+    assert again.code == 0, again.err
+    assert "key:" not in again.out and key not in again.out and "station:" not in again.out
+
+    api = start("api")
+    health = api.wait_for_http(f"http://127.0.0.1:{base_env['DESBUMI_API__PORT']}/health")
+    assert health.status_code == 200
+    feed = httpx.get(feeds[0], timeout=10)
+    assert feed.status_code == 200, feed.text
+    assert feed.headers["content-type"].startswith("application/rss+xml")
+    parsed = feedparser.parse(feed.content)
+    assert not parsed.bozo and parsed.feed.title == "Kabar Migran"
+    listing = httpx.get(f"{base}/programmes.json", timeout=10).json()
+    assert listing["station"] == "radio-komunitas-lotim"
+    assert [p["rss"] for p in listing["programmes"]] == feeds
+    wrong = key[:-1] + ("a" if key[-1] != "a" else "b")
+    assert httpx.get(feeds[0].replace(key, wrong), timeout=10).status_code == 401
+    api.stop()
+    assert key not in api.output()
 
 
 def test_init_again_destroys_nothing(desbumi: Run, database: Database, tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from core.db import Database
 from core.settings import Settings
 from ivr.app import build_hotline
 from ivr.asterisk_config import render
-from ivr.fastagi import AgiChannel, FastAgiServer
+from ivr.fastagi import AgiChannel, FastAgiServer, RecordEnd
 from ivr.prompts import PromptLibrary
 from ivr.service import Hotline
 from tests.conftest import make_settings
@@ -102,8 +102,10 @@ class Trace:
 class Harness:
     """A FastAGI server for the hotline and the scripted callers of one test.
 
-    Script ``counsellor`` (context ``desk``) answers a transfer: it records what it
-    hears into ``<data_dir>/desk/<n>.wav`` for a few seconds, then hangs up.
+    Script ``counsellor`` (context ``desk``) answers a transfer: it reports
+    ``("counsellor", "answered")`` to the call that dialled it, records what it hears into
+    ``<data_dir>/desk/<n>.wav`` for a few seconds (``counsellor_ended`` says how each
+    recording ended: a timeout, or a hangup when the caller left first), then hangs up.
     """
 
     def __init__(
@@ -122,6 +124,7 @@ class Harness:
         self.scripts: list[Sequence[Step]] = []
         self.caller_errors: list[str] = []
         self.counsellor_heard: list[Path] = []
+        self.counsellor_ended: list[RecordEnd] = []
         # (event, detail prefix): when the hotline leg reports it, its socket is cut as if
         # the FastAGI server process had died.
         self.crash_on: tuple[str, str] | None = None
@@ -161,13 +164,20 @@ class Harness:
         folder.mkdir(exist_ok=True)
         name = f"{len(self.counsellor_heard) + 1}"
         self.counsellor_heard.append(folder / f"{name}.wav")
-        await channel.record_file(
+        # The dialled leg carries the call's linkedid, the uniqueid of the hotline leg that
+        # dialled it: that call's caller may wait for the counsellor to be on the line.
+        linkedid = await channel.get_variable("CHANNEL(linkedid)")
+        for base, leg in self._hotline_legs.items():
+            if leg.call_id == linkedid:
+                self._observe(base, "counsellor", "answered")
+        recorded = await channel.record_file(
             str(self.site.asterisk_dir / "desk" / name),
             "wav",
             escape_digits="",
             max_ms=4000,
             beep=False,
         )
+        self.counsellor_ended.append(recorded.end)
         await channel.hangup()
 
     async def _caller(self, channel: AgiChannel) -> None:
@@ -277,11 +287,13 @@ def install_dialplan(site: HotlineSite, settings: Settings) -> None:
             f" same => n,Playback({site.asterisk_dir}/speech/${{EXTEN}})\n"
             " same => n,Hangup()\n"
         )
-        # The counsellor on duty, for transfers: one who answers, one who is busy.
+        # The counsellor on duty, for transfers: one who answers, one who is busy, one
+        # whose phone rings and rings.
         handle.write(
             f"\n[desk]\nexten => _X.,1,Answer()\n same => n,AGI({agi}/counsellor)\n"
             " same => n,Hangup()\n"
             "\n[desk-busy]\nexten => _X.,1,Busy(2)\n"
+            "\n[desk-ringing]\nexten => _X.,1,Ringing()\n same => n,Wait(60)\n"
         )
     output = site.cli("dialplan reload")
     assert "Dialplan reloaded" in output or "reload" in output.lower(), output

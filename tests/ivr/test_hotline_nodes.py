@@ -16,6 +16,7 @@ from core.models import Call, Case, Job, Programme, Recording, Segment
 from core.security import PhoneVault
 from core.settings import Settings
 from core.states import CallOutcome, SegmentStatus
+from ivr.fastagi import RecordEnd
 from ivr.voicemail import VoicemailSweep
 from tests.ivr.conftest import HotlineSite
 from tests.ivr.harness import (
@@ -25,6 +26,7 @@ from tests.ivr.harness import (
     Press,
     Say,
     Silence,
+    Step,
     install_dialplan,
     loudness,
     serve,
@@ -42,7 +44,9 @@ nodes:
   main:
     type: menu
     prompt: main-menu
-    options: {"1": counsellor, "2": counsellor_busy, "3": latest, "9": quick_exit}
+    options:
+      {"1": counsellor, "2": counsellor_busy, "3": latest, "4": counsellor_ringing,
+       "9": quick_exit}
     fallback: goodbye
   counsellor:
     type: transfer
@@ -52,6 +56,10 @@ nodes:
   counsellor_busy:
     type: transfer
     dial: Local/100@desk-busy
+    after_hours: voicemail
+  counsellor_ringing:
+    type: transfer
+    dial: Local/100@desk-ringing
     after_hours: voicemail
   voicemail:
     type: record
@@ -90,27 +98,33 @@ def site(
     database.dispose()
 
 
+@pytest.mark.parametrize(
+    ("hangs_up", "talk", "counsellor_ended"),
+    [
+        # The counsellor's leg answers and records; the caller talks to her until the
+        # counsellor hangs up (Dial returns to the menu engine, which reads DIALSTATUS).
+        ("counsellor", [Silence(1), "speech", Await("hangup")], RecordEnd.timeout),
+        # The caller talks and hangs up while still connected: the hangup ends the Dial
+        # and the AGI session's live part, yet she did talk with the counsellor.
+        ("caller", [Await("counsellor", "answered"), "speech", HangUp()], RecordEnd.hangup),
+    ],
+)
 def test_transfer_in_office_hours_reaches_the_counsellor(
-    hotline_site: HotlineSite, site: tuple[Settings, Database]
+    hotline_site: HotlineSite,
+    site: tuple[Settings, Database],
+    hangs_up: str,
+    talk: list[Step | str],
+    counsellor_ended: RecordEnd,
 ) -> None:
     settings, db = site
     spoken, _ = speech(hotline_site, "to-counsellor", "Halo, saya butuh bantuan sekarang.")
     harness = Harness(hotline_site, settings, db, FixedClock(OFFICE_HOURS))
     traces = []
+    steps = [Say(spoken) if step == "speech" else step for step in talk]
 
     async def body() -> None:
         traces.append(
-            await harness.call(
-                [
-                    Await("play", "main-menu"),
-                    Press("1"),
-                    Await("dial"),
-                    # The counsellor's leg answers and records; the caller talks to her.
-                    Silence(1),
-                    Say(spoken),
-                    Await("hangup"),
-                ]
-            )
+            await harness.call([Await("play", "main-menu"), Press("1"), Await("dial"), *steps])
         )
 
     serve(harness, body())
@@ -118,11 +132,33 @@ def test_transfer_in_office_hours_reaches_the_counsellor(
     events = traces[0].events
     assert ("dial", "Local/100@desk") in events
     assert traces[0].played() == ["main-menu", "transfer-connecting"]
-    # The second leg was really bridged: the counsellor heard the caller speak.
+    # The second leg was really bridged: the counsellor heard the caller speak, until the
+    # one who hangs up in this case did.
     assert len(harness.counsellor_heard) == 1
     assert loudness(harness.counsellor_heard[0]) > 100
+    assert harness.counsellor_ended == [counsellor_ended]
+    if hangs_up == "caller":
+        assert ("hangup", "caller") in events
     with db.read_session() as s:
         assert s.scalars(select(Call)).one().outcome is CallOutcome.transferred
+
+
+def test_caller_hanging_up_while_the_counsellor_rings_is_no_transfer(
+    hotline_site: HotlineSite, site: tuple[Settings, Database]
+) -> None:
+    settings, db = site
+    harness = Harness(hotline_site, settings, db, FixedClock(OFFICE_HOURS))
+
+    async def body() -> None:
+        await harness.call(
+            [Await("play", "main-menu"), Press("4"), Await("dial"), Silence(1), HangUp()]
+        )
+
+    serve(harness, body())
+    assert harness.caller_errors == []
+    assert harness.counsellor_heard == []
+    with db.read_session() as s:
+        assert s.scalars(select(Call)).one().outcome is CallOutcome.hung_up
 
 
 @pytest.mark.parametrize(
