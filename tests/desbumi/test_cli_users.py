@@ -10,8 +10,9 @@ from sqlalchemy import select
 
 from core import queue
 from core.db import Database
-from core.models import ApiToken, AuditEvent, User, WebSession
+from core.models import AuditEvent, User
 from core.security import verify_password
+from tests.access import give_access, live_access
 from tests.desbumi.conftest import Run
 
 
@@ -52,23 +53,8 @@ def test_add_list_and_set_password(demo: Run, database: Database) -> None:
 
     # She is logged in with the old password, in a browser and with a token; so is the admin.
     now = datetime.now(UTC)
-    with database.transaction() as s:
-        for username in ("maria", "admin"):
-            user = s.scalars(select(User).where(User.username == username)).one()
-            s.add(
-                WebSession(
-                    token_hash=f"session-{username}",
-                    user_id=user.id,
-                    created_at=now,
-                    last_seen_at=now,
-                    expires_at=now + timedelta(hours=12),
-                )
-            )
-            s.add(
-                ApiToken(
-                    user_id=user.id, token_hash=f"token-{username}", prefix="dsbt_x", created_at=now
-                )
-            )
+    for username in ("maria", "admin"):
+        give_access(database, username, now)
 
     reset = demo("user", "set-password", "maria")
     assert reset.code == 0, reset.err
@@ -78,14 +64,7 @@ def test_add_list_and_set_password(demo: Run, database: Database) -> None:
     assert verify_password(stored, second)
     assert not verify_password(stored, first)
     # Whoever had the old password is logged out everywhere; nobody else is.
-    with database.read_session() as s, s.begin():
-        live_sessions = set(
-            s.scalars(select(WebSession.token_hash).where(WebSession.revoked_at.is_(None)))
-        )
-        live_tokens = set(
-            s.scalars(select(ApiToken.token_hash).where(ApiToken.revoked_at.is_(None)))
-        )
-    assert live_sessions == {"session-admin"} and live_tokens == {"token-admin"}
+    assert live_access(database) == {"sessions": ["session-admin"], "tokens": ["token-admin"]}
 
 
 def test_several_districts_and_a_full_name(demo: Run, database: Database) -> None:
