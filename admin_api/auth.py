@@ -187,15 +187,6 @@ def open_web_session(
     return raw
 
 
-def may_use(user: User, now: datetime) -> bool:
-    """Whether ``user``'s sessions and tokens work now: not while she is deactivated, nor
-    while her account is locked after wrong passwords (whoever is guessing it may already
-    be in); they work again when the lockout ends, unless revoked meanwhile."""
-    if not user.is_active:
-        return False
-    return user.locked_until is None or user.locked_until <= now
-
-
 def resolve_web_session(
     session: Session, raw: str, *, now: datetime, settings: WebSettings
 ) -> tuple[Principal | None, bool]:
@@ -215,7 +206,10 @@ def resolve_web_session(
     if row.last_seen_at + timedelta(minutes=settings.idle_minutes) <= now:
         return None, False
     user = row.user
-    if not may_use(user, now):
+    # A deactivated user's sessions end at once. A lockout after wrong passwords stops new
+    # logins only: anyone who knows a case worker's user name could otherwise log her out,
+    # mid-case, by typing wrong passwords. An admin's new password for her ends them all.
+    if not user.is_active:
         return None, False
     return _principal(user, "session", raw), now - row.last_seen_at > timedelta(minutes=1)
 
@@ -271,7 +265,7 @@ def resolve_api_token(
         return None, False
     if row.expires_at is not None and row.expires_at <= now:
         return None, False
-    if not may_use(row.user, now):
+    if not row.user.is_active:  # as for sessions: a lockout does not stop open tokens
         return None, False
     stale = row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1)
     return _principal(row.user, "token", raw), stale
