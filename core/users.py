@@ -66,9 +66,11 @@ def create_user(
     return user, password
 
 
-def end_access(session: Session, user_id: int, *, now: datetime, keep: str = "") -> None:
-    """End every browser session and revoke every API token of one user, except the one
-    whose stored hash is ``keep`` (the request she is making herself)."""
+def end_access(
+    session: Session, user_id: int, *, now: datetime, keep: str = "", tokens: bool = True
+) -> None:
+    """End every browser session and, with ``tokens``, revoke every API token of one user,
+    except the one whose stored hash is ``keep`` (the request she is making herself)."""
     session.execute(
         update(WebSession)
         .where(
@@ -78,6 +80,8 @@ def end_access(session: Session, user_id: int, *, now: datetime, keep: str = "")
         )
         .values(revoked_at=now)
     )
+    if not tokens:
+        return
     session.execute(
         update(ApiToken)
         .where(

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from admin_api import audit, auth
@@ -18,6 +18,7 @@ from admin_api.params import PathId
 from admin_api.web import render
 from core.models import ApiToken, User, WebSession
 from core.security import hash_password, verify_password
+from core.users import end_access
 
 router = APIRouter(include_in_schema=False)
 Me = Annotated[auth.Principal, Depends(web_principal)]
@@ -101,15 +102,9 @@ def change_password(
 
 
 def _end_other_sessions(session: Session, principal: auth.Principal, now: datetime) -> None:
-    session.execute(
-        update(WebSession)
-        .where(
-            WebSession.user_id == principal.user_id,
-            WebSession.revoked_at.is_(None),
-            WebSession.token_hash != auth.session_hash(principal.session_token),
-        )
-        .values(revoked_at=now)
-    )
+    """Her other browser sessions end; her API tokens stay (she revokes them here too)."""
+    keep = auth.session_hash(principal.session_token)
+    end_access(session, principal.user_id, now=now, keep=keep, tokens=False)
 
 
 @router.post("/account/sessions/end-others")
