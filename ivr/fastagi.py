@@ -175,8 +175,6 @@ class AgiChannel:
         socket), unless ``hangup_is_result`` (RECORD FILE: the partial file counts).
         Raises AgiProtocolError when the reply is not AGI or Asterisk refuses the command.
         """
-        if self._writer.is_closing():
-            raise CallHungUp("socket closed")
         result = await self._send(text, timeout_s, after_hangup=False)
         verb = text.split(" ", 1)[0]
         if result.code == 511:
@@ -188,6 +186,8 @@ class AgiChannel:
         return result
 
     async def _send(self, text: str, timeout_s: float | None, *, after_hangup: bool) -> AgiResult:
+        if self._writer.is_closing():
+            raise CallHungUp("socket closed")
         self._writer.write(text.encode("utf-8") + b"\n")
         self._owed_replies += 1
         try:
@@ -303,8 +303,6 @@ class AgiChannel:
         reply of a command the hangup interrupted still comes: both are skipped here.
         Raises CallHungUp when the session itself is gone (the socket closed).
         """
-        if self._writer.is_closing():
-            raise CallHungUp("socket closed")
         result = await self._send(f"GET VARIABLE {quote(name)}", None, after_hangup=True)
         if result.code != 200:
             raise AgiProtocolError(f"GET VARIABLE after hangup refused with {result.code}")
