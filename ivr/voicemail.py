@@ -84,12 +84,9 @@ class VoicemailSweep:
                 audio.with_suffix(NUMBER_SUFFIX).unlink(missing_ok=True)
                 audio.with_suffix(SEALED_SUFFIX).unlink(missing_ok=True)
                 continue
-            try:
-                age = now.timestamp() - audio.stat().st_mtime
-            except FileNotFoundError:
-                continue
-            if age < settle:
-                continue  # Asterisk may still be writing it
+            age = _age_s(audio, now)
+            if age is None or age < settle:
+                continue  # gone, or Asterisk may still be writing it
             self._ingest(session, audio, now)
             count += 1
         return count
