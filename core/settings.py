@@ -104,6 +104,10 @@ class AgiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=4573, ge=1, le=65535)
     command_timeout_s: float = Field(default=30.0, gt=0)
+    # SCHED_RR priority of the thread that serves every call (0: normal scheduling). Debian's
+    # Asterisk runs its own threads at real-time priority 10 (asterisk -p): above it, the
+    # hotline answers a key at once instead of waiting for a core (bench/hotline_load.py).
+    realtime_priority: int = Field(default=0, ge=0, le=99)
 
 
 class AmiSettings(BaseModel):

@@ -79,6 +79,27 @@ def _cannot_listen(part: str, host: str, port: int, exc: OSError) -> Configurati
     )
 
 
+def serve_calls_in_realtime(priority: int) -> None:
+    """Put the calling thread (the event loop's) at SCHED_RR ``priority``; the threads and
+    processes it starts later (database helper, worker threads) keep normal scheduling.
+
+    Refused (no CAP_SYS_NICE, no LimitRTPRIO): one warning, and calls are served anyway.
+    """
+    policy = os.SCHED_RR | os.SCHED_RESET_ON_FORK
+    try:
+        os.sched_setscheduler(0, policy, os.sched_param(priority))
+    except OSError as exc:
+        logger.warning(
+            "DESBUMI_AGI__REALTIME_PRIORITY=%s refused (%s): calls are served at normal "
+            "priority; allow it with LimitRTPRIO=%s (systemd) or CAP_SYS_NICE",
+            priority,
+            exc.strerror,
+            priority,
+        )
+    else:
+        logger.info("hotline: calls served at real-time priority %s (SCHED_RR)", priority)
+
+
 def _bind(part: str, host: str, port: int) -> socket.socket:
     """A socket bound to ``host:port``, or a ConfigurationError naming the setting.
 
@@ -152,6 +173,8 @@ class Runtime:
             # default 5 ms switch interval delays the next prompt of every other caller
             # (measured by bench/hotline_load.py). Hand the GIL back ten times sooner.
             sys.setswitchinterval(AGI_SWITCH_INTERVAL_S)
+            if self.settings.agi.realtime_priority:
+                serve_calls_in_realtime(self.settings.agi.realtime_priority)
             hotline = build_hotline(self.settings, self.db, self.clock)
             # What is loaded now lives as long as the process; a full collection scanning
             # it all stalls every call for a few hundred ms (measured): leave it out.

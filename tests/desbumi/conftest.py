@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,11 +99,18 @@ def database(tmp_path: Path) -> Iterator[Database]:
 class Running:
     """A long-running ``desbumi COMMAND``; its stdout and stderr go to ``self.log``."""
 
-    def __init__(self, command: str, env: dict[str, str], cwd: Path, name: str = "") -> None:
+    def __init__(
+        self,
+        command: str,
+        env: dict[str, str],
+        cwd: Path,
+        name: str = "",
+        wrapper: Sequence[str] = (),
+    ) -> None:
         self.log = cwd / f"{name or command}.log"
         self._log_handle = self.log.open("w", encoding="utf-8")
         self.proc = subprocess.Popen(
-            [str(DESBUMI), command],
+            [*wrapper, str(DESBUMI), command],
             env=env,
             cwd=cwd,
             stdin=subprocess.DEVNULL,
@@ -166,9 +173,11 @@ def start(tmp_path: Path, base_env: dict[str, str]) -> Iterator[Start]:
     """Start ``desbumi COMMAND`` in the background; every one is stopped at teardown."""
     started: list[Running] = []
 
-    def run(command: str, **overrides: str) -> Running:
+    def run(command: str, wrapper: Sequence[str] = (), **overrides: str) -> Running:
+        """``wrapper``: a command that runs desbumi (e.g. setpriv with fewer privileges)."""
         env = clean_env(**{**base_env, "DESBUMI_WORKER__POLL_INTERVAL_S": "0.2", **overrides})
-        started.append(Running(command, env, tmp_path, name=f"{command}-{len(started)}"))
+        name = f"{command}-{len(started)}"
+        started.append(Running(command, env, tmp_path, name=name, wrapper=wrapper))
         return started[-1]
 
     yield run

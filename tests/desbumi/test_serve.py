@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TextIO
 
 import httpx
@@ -140,6 +142,72 @@ def test_agi_alone(start: Start, base_env: dict[str, str]) -> None:
     agi.wait_for_log(f"call_id={CALL_ID} ended: hung_up")
     assert agi.stop() == 0
     _assert_clean_log(agi)
+
+
+def _answers_a_call(port: int) -> None:
+    with _agi_call(port) as call:
+        assert call.readline() == "ANSWER\n"
+        _say(call, "200 result=0")
+        assert call.readline().startswith("STREAM FILE ")
+        _say(call, "HANGUP")
+        assert call.readline() == ""
+
+
+def _tasks(pid: int) -> dict[int, int]:
+    """Every thread of ``pid`` and of its descendants -> its scheduling policy."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+    tree = {pid}
+    while grown := {c for c, p in parents.items() if p in tree and c not in tree}:
+        tree |= grown
+    return {
+        int(task.name): os.sched_getscheduler(int(task.name))
+        for process in tree
+        for task in Path(f"/proc/{process}/task").glob("[0-9]*")
+    }
+
+
+@pytest.mark.usefixtures("installed")
+def test_the_thread_serving_calls_runs_above_asterisk_and_nothing_else(
+    start: Start, base_env: dict[str, str]
+) -> None:
+    # Debian's Asterisk runs at SCHED_RR 10 (asterisk -p); the hotline's loop goes above it.
+    agi = start("agi", DESBUMI_AGI__REALTIME_PRIORITY="11")
+    agi.wait_for_log("FastAGI listening")
+    pid = agi.proc.pid
+    assert os.sched_getscheduler(pid) == os.SCHED_RR | os.SCHED_RESET_ON_FORK
+    assert os.sched_getparam(pid).sched_priority == 11
+    _answers_a_call(int(base_env["DESBUMI_AGI__PORT"]))
+    # Its database helper process and every thread started after (prompt warm-up, the
+    # helper's pipes) stay at normal scheduling: a runaway query cannot starve Asterisk.
+    others = {tid: policy for tid, policy in _tasks(pid).items() if tid != pid}
+    assert len(others) >= 2, others
+    assert set(others.values()) == {os.SCHED_OTHER}, others
+    assert agi.stop() == 0
+    assert "calls served at real-time priority 11" in _assert_clean_log(agi)
+
+
+@pytest.mark.usefixtures("installed")
+def test_a_refused_realtime_priority_is_one_warning_and_calls_are_served(
+    start: Start, base_env: dict[str, str]
+) -> None:
+    # Without CAP_SYS_NICE (and LimitRTPRIO 0) the kernel refuses SCHED_RR for real.
+    unprivileged = ["setpriv", "--bounding-set", "-sys_nice", "--inh-caps", "-sys_nice", "--"]
+    agi = start("agi", wrapper=unprivileged, DESBUMI_AGI__REALTIME_PRIORITY="11")
+    agi.wait_for_log("FastAGI listening")
+    assert os.sched_getscheduler(agi.proc.pid) == os.SCHED_OTHER
+    _answers_a_call(int(base_env["DESBUMI_AGI__PORT"]))
+    assert agi.stop() == 0
+    log = _assert_clean_log(agi)
+    assert (
+        "DESBUMI_AGI__REALTIME_PRIORITY=11 refused (Operation not permitted): calls are served "
+        "at normal priority; allow it with LimitRTPRIO=11 (systemd) or CAP_SYS_NICE"
+    ) in log, log
+    assert log.count("REALTIME_PRIORITY") == 1
 
 
 @pytest.mark.parametrize(
