@@ -16,8 +16,13 @@ the IVR's channel: from ``DTMFEnd`` (a key received) to the start of the next pr
 Playback / Read for the dialplan). The callers are driven from this process (FastAGI on
 their own legs, reacting to those events), so their cost is not the server's.
 
-    sudo .venv/bin/python bench/hotline_load.py [--calls 20,100,200] [--rate 20]
-        [--database-url postgresql://...] [--profile DIR]
+    sudo .venv/bin/python bench/hotline_load.py [--calls 20,100,200] [--rate 20] [--repeat N]
+        [--database-url postgresql://...] [--profile DIR] [--server-nice N]
+        [--asterisk-highpriority] [--server-realtime N]
+
+Debian's asterisk.service runs ``asterisk -p`` (real-time threads); the deployed unit runs
+desbumi agi at DESBUMI_AGI__REALTIME_PRIORITY=11: ``--asterisk-highpriority
+--server-realtime 11`` measures that pair.
 
 Needs root (the Asterisk sandbox is a chroot). Prints one table; nothing is asserted.
 """
@@ -96,10 +101,11 @@ class Sandbox:
     root: Path = Path()
     inner: Path = Path()
 
-    def start(self) -> None:
+    def start(self, realtime: bool = False) -> None:
         sip = free_port(socket.SOCK_DGRAM)
         run = [str(SANDBOX), "start", str(self.directory), str(self.ami_port), str(sip)]
-        subprocess.run([*run, str(self.agi_port)], check=True)
+        env = {**os.environ, "ASTERISK_HIGHPRIORITY": "1" if realtime else "0"}
+        subprocess.run([*run, str(self.agi_port)], check=True, env=env)
         self.root = Path(subprocess.check_output([str(SANDBOX), "build"], text=True).strip())
         self.inner = Path((self.directory / "inner").read_text().strip())
 
@@ -538,13 +544,14 @@ def percentile(values: list[float], share: float) -> float:
 # --- setup ----------------------------------------------------------------------------
 
 
-def site_environment(sandbox: Sandbox, database_url: str) -> dict[str, str]:
+def site_environment(sandbox: Sandbox, args: argparse.Namespace) -> dict[str, str]:
     data = sandbox.inner / "data"
     return {
+        "DESBUMI_AGI__REALTIME_PRIORITY": str(args.server_realtime),
         "DESBUMI_DATA_DIR": str(data),
         "DESBUMI_HOTLINE__ASTERISK_DATA_DIR": str(sandbox.seen_by_asterisk(data)),
         "DESBUMI_SECRET_KEY": secrets.token_urlsafe(32),
-        "DESBUMI_DATABASE__URL": database_url,
+        "DESBUMI_DATABASE__URL": args.database_url,
         "DESBUMI_AGI__PORT": str(sandbox.agi_port),
         "DESBUMI_LOG_LEVEL": "INFO",
     }
@@ -629,7 +636,7 @@ class Site:
 
 def prepare(args: argparse.Namespace, sandbox: Sandbox) -> Site:
     """A migrated database, the rendered Asterisk files, the prompts, the caller's speech."""
-    environment = site_environment(sandbox, args.database_url)
+    environment = site_environment(sandbox, args)
     settings = load_settings(environment)
     env = {**os.environ, **environment}
     quiet = subprocess.DEVNULL
@@ -662,8 +669,12 @@ async def bench(args: argparse.Namespace, sandbox: Sandbox, site: Site, pid: int
         number = 0
         # A few calls first, not reported: the server's first calls also pay for its
         # helper process starting and SQLAlchemy compiling its statements.
-        for calls in [args.warmup, *args.calls] if args.warmup else args.calls:
-            for variant in ("dialplan", "fastagi"):
+        sizes = [args.warmup, *args.calls] if args.warmup else args.calls
+        # Pairs (dialplan, then FastAGI) repeated: one round's p99 rests on its 16 slowest
+        # steps, and one stray millisecond in either variant moves the ratio by half.
+        pairs = [(s, 1 if args.warmup and i == 0 else args.repeat) for i, s in enumerate(sizes)]
+        for calls, repeat in pairs:
+            for variant in ("dialplan", "fastagi") * repeat:
                 number += 1
                 label = "warm-up" if number <= 2 and args.warmup else "round"
                 print(f"{variant}: {calls} calls ({label}) ...", flush=True)
@@ -741,6 +752,40 @@ def report(rounds: list[Round], args: argparse.Namespace) -> None:
         )
         for error in r.errors[:5]:
             print(f"{'':9} failed: {error}")
+    if args.repeat > 1:
+        pooled(rounds)
+
+
+def pooled(rounds: list[Round]) -> None:
+    """Each size's rounds taken together: p99 over all their steps, and the pairs' spread."""
+    print()
+    print(
+        f"{'pooled':9} {'calls':>5} {'rounds':>6} {'done':>5} {'fail':>4} {'samples':>7} "
+        f"{'p50 ms':>7} {'p99 ms':>7}  p99 ratio (pooled; per pair min / median / max)"
+    )
+    for size in sorted({r.calls for r in rounds}):
+        p99: dict[str, float] = {}
+        for variant in ("dialplan", "fastagi"):
+            mine = [r for r in rounds if r.calls == size and r.variant == variant]
+            values = [v * 1000 for r in mine for v, _ in r.latencies]
+            p99[variant] = percentile(values, 0.99)
+            ratio = ""
+            if variant == "fastagi" and p99["dialplan"]:
+                dialplan = [r for r in rounds if r.calls == size and r.variant == "dialplan"]
+                pairs = sorted(
+                    percentile([v for v, _ in f.latencies], 0.99)
+                    / percentile([v for v, _ in d.latencies], 0.99)
+                    for d, f in zip(dialplan, mine, strict=True)
+                )
+                ratio = (
+                    f"{p99['fastagi'] / p99['dialplan']:.2f}x; {pairs[0]:.2f}x / "
+                    f"{statistics.median(pairs):.2f}x / {pairs[-1]:.2f}x"
+                )
+            print(
+                f"{variant:9} {size:5} {len(mine):6} {sum(r.completed for r in mine):5} "
+                f"{sum(r.failed for r in mine):4} {len(values):7} "
+                f"{percentile(values, 0.5):7.1f} {p99[variant]:7.1f}  {ratio}"
+            )
 
 
 def main() -> None:
@@ -750,6 +795,9 @@ def main() -> None:
     )
     parser.add_argument("--rate", type=float, default=20.0, help="calls originated per second")
     parser.add_argument("--warmup", type=int, default=5, help="unreported calls first (0: none)")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="rounds of each variant per size, alternating"
+    )
     parser.add_argument("--database-url", default="", help="empty: SQLite in the data dir")
     parser.add_argument("--profile", help="write a py-spy profile of the server here")
     parser.add_argument(
@@ -758,6 +806,17 @@ def main() -> None:
         default=0,
         help="run desbumi agi at this nice value (e.g. -5, as Asterisk itself runs with -p)",
     )
+    parser.add_argument(
+        "--asterisk-highpriority",
+        action="store_true",
+        help="Asterisk with -p, real-time SCHED_RR 10, as Debian's asterisk.service runs it",
+    )
+    parser.add_argument(
+        "--server-realtime",
+        type=int,
+        default=0,
+        help="DESBUMI_AGI__REALTIME_PRIORITY for desbumi agi (11: above Asterisk's -p)",
+    )
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("hotline_load: needs root (the Asterisk sandbox is a chroot)")
@@ -765,7 +824,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="hotline-bench-"))
     # The sandbox names its folder in the chroot after this one: unique per run.
     sandbox = Sandbox(work / f"bench{os.getpid()}", free_port(), free_port(), free_port())
-    sandbox.start()
+    sandbox.start(args.asterisk_highpriority)
     try:
         site = prepare(args, sandbox)
         profile = Path(args.profile) if args.profile else None

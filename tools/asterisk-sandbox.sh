@@ -178,7 +178,10 @@ start() {
     mkdir -p "$dir"
     echo "$root$inner" >"$dir/inner"
     mountpoint -q "$root/proc" || mount -t proc proc "$root/proc"
-    setsid chroot "$root" /usr/sbin/asterisk -f -n -C "$inner/etc/asterisk.conf" \
+    # ASTERISK_HIGHPRIORITY=1: real-time scheduling (-p), as Debian's asterisk.service runs it.
+    local flags=(-f -n)
+    [ "${ASTERISK_HIGHPRIORITY:-0}" = 1 ] && flags+=(-p)
+    setsid chroot "$root" /usr/sbin/asterisk "${flags[@]}" -C "$inner/etc/asterisk.conf" \
         >"$dir/asterisk.out" 2>&1 &
     echo $! >"$dir/pid"
     for _ in $(seq 1 100); do
