@@ -79,6 +79,8 @@ SCRIPT = (
     ("record-confirm", "3"),
     ("report-thanks", "hangup"),
 )
+# Each size's rounds: the baseline first, then the same calls through desbumi agi.
+VARIANTS = ("dialplan", "fastagi")
 # Asterisk names them BackGround, Playback, Read, Record in its events.
 PLAY_APPS = {"background", "playback", "read"}
 
@@ -414,6 +416,10 @@ class Round:
     server_share: list[float]
     stored: int | None = None
 
+    @property
+    def latency_ms(self) -> list[float]:
+        return [v * 1000 for v, _ in self.latencies]
+
 
 def cpu_seconds(pid: int) -> float:
     """CPU time of ``pid`` and its descendants (the server's database helper process)."""
@@ -674,7 +680,7 @@ async def bench(args: argparse.Namespace, sandbox: Sandbox, site: Site, pid: int
         # steps, and one stray millisecond in either variant moves the ratio by half.
         pairs = [(s, 1 if args.warmup and i == 0 else args.repeat) for i, s in enumerate(sizes)]
         for calls, repeat in pairs:
-            for variant in ("dialplan", "fastagi") * repeat:
+            for variant in VARIANTS * repeat:
                 number += 1
                 label = "warm-up" if number <= 2 and args.warmup else "round"
                 print(f"{variant}: {calls} calls ({label}) ...", flush=True)
@@ -719,7 +725,7 @@ def report(rounds: list[Round], args: argparse.Namespace) -> None:
     print(header)
     baseline: dict[int, float] = {}
     for r in rounds:
-        values = [v * 1000 for v, _ in r.latencies]
+        values = r.latency_ms
         sends = [v * 1000 for v, key in r.latencies if key == "report-reference"]
         p99 = percentile(values, 0.99)
         cpu = f"{100 * r.server_cpu_s / r.wall_s:.0f}% core" if r.server_cpu_s is not None else "-"
@@ -764,18 +770,16 @@ def pooled(rounds: list[Round]) -> None:
         f"{'p50 ms':>7} {'p99 ms':>7}  p99 ratio (pooled; per pair min / median / max)"
     )
     for size in sorted({r.calls for r in rounds}):
+        of = {v: [r for r in rounds if r.calls == size and r.variant == v] for v in VARIANTS}
         p99: dict[str, float] = {}
-        for variant in ("dialplan", "fastagi"):
-            mine = [r for r in rounds if r.calls == size and r.variant == variant]
-            values = [v * 1000 for r in mine for v, _ in r.latencies]
+        for variant, mine in of.items():
+            values = [ms for r in mine for ms in r.latency_ms]
             p99[variant] = percentile(values, 0.99)
             ratio = ""
             if variant == "fastagi" and p99["dialplan"]:
-                dialplan = [r for r in rounds if r.calls == size and r.variant == "dialplan"]
                 pairs = sorted(
-                    percentile([v for v, _ in f.latencies], 0.99)
-                    / percentile([v for v, _ in d.latencies], 0.99)
-                    for d, f in zip(dialplan, mine, strict=True)
+                    percentile(f.latency_ms, 0.99) / percentile(d.latency_ms, 0.99)
+                    for d, f in zip(of["dialplan"], mine, strict=True)
                 )
                 ratio = (
                     f"{p99['fastagi'] / p99['dialplan']:.2f}x; {pairs[0]:.2f}x / "
