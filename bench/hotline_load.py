@@ -16,9 +16,21 @@ the IVR's channel: from ``DTMFEnd`` (a key received) to the start of the next pr
 Playback / Read for the dialplan). The callers are driven from this process (FastAGI on
 their own legs, reacting to those events), so their cost is not the server's.
 
+AMI stamps an event when Asterisk's manager thread writes it out, not when it happened;
+when that thread falls behind it stamps a burst of events together and a step looks
+shorter than it was. So every step is also timed on a second clock without that lag, the
+"channel clock" (``--no-channel-clock`` leaves it out): Asterisk's own log, written by the
+IVR channel's thread with microseconds, from "DTMF end received" to "Playing" the next
+prompt. Turning that logging on costs Asterisk a little, in both IVRs alike.
+
+Before the rounds the script measures what one wake-up between two processes costs on this
+machine (a socket ping-pong every 20 ms, across the two cores and on one): a FastAGI step
+has two such wake-ups that a dialplan step has not.
+
     sudo .venv/bin/python bench/hotline_load.py [--calls 20,100,200] [--rate 20] [--repeat N]
         [--database-url postgresql://...] [--profile DIR] [--server-nice N]
-        [--asterisk-highpriority] [--server-realtime N]
+        [--asterisk-highpriority] [--server-realtime N] [--no-channel-clock]
+        [--pin-asterisk CPUS] [--pin-server CPUS]
 
 Debian's asterisk.service runs ``asterisk -p`` (real-time threads); the deployed unit runs
 desbumi agi at DESBUMI_AGI__REALTIME_PRIORITY=11: ``--asterisk-highpriority
@@ -33,6 +45,7 @@ import argparse
 import asyncio
 import os
 import random
+import re
 import secrets
 import shutil
 import signal
@@ -42,7 +55,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,6 +76,7 @@ from ivr.prompts import PromptLibrary  # noqa: E402
 SANDBOX = REPO / "tools" / "asterisk-sandbox.sh"
 DESBUMI = REPO / ".venv" / "bin" / "desbumi"
 BENCH_USER, BENCH_SECRET = "bench", "bench-secret"
+STEPS_LOG = "bench-steps"
 SPEECH = (
     "Saya bekerja di Malaysia. Paspor saya ditahan majikan dan gaji saya belum dibayar "
     "selama tiga bulan."
@@ -83,6 +97,15 @@ SCRIPT = (
 VARIANTS = ("dialplan", "fastagi")
 # Asterisk names them BackGround, Playback, Read, Record in its events.
 PLAY_APPS = {"background", "playback", "read"}
+# The channel clock's two lines, on the IVR's leg (;1) of a bench call.
+KEY_LINE = re.compile(
+    r"^\[(?P<t>\d+\.\d+)\] DTMF\[.* DTMF end '.' received on "
+    r"Local/(?P<exten>\w+)@bench-caller-\w+;1\b"
+)
+PLAY_LINE = re.compile(
+    r"^\[(?P<t>\d+\.\d+)\] VERBOSE\[.* <Local/(?P<exten>\w+)@bench-caller-\w+;1> "
+    r"Playing '(?P<path>[^']+)'"
+)
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -102,6 +125,7 @@ class Sandbox:
     driver_port: int
     root: Path = Path()
     inner: Path = Path()
+    log_read: int = 0
 
     def start(self, realtime: bool = False) -> None:
         sip = free_port(socket.SOCK_DGRAM)
@@ -131,9 +155,16 @@ class Sandbox:
     def seen_by_asterisk(self, host_path: Path) -> Path:
         return Path("/") / host_path.relative_to(self.root)
 
-    def configure(self, dialplan: str) -> None:
-        """Timestamped events for a benchmark AMI user; the two IVRs' dialplan."""
+    def configure(self, dialplan: str, channel_clock: bool) -> None:
+        """Timestamped events for a benchmark AMI user; the two IVRs' dialplan; with
+        ``channel_clock``, a log of keys received and prompts started (epoch, microseconds).
+        """
         etc = self.inner / "etc"
+        if channel_clock:
+            (etc / "logger.conf").write_text(
+                "[general]\ndateformat = %s.%6q\n[logfiles]\n"
+                f"messages => notice,warning,error\n{STEPS_LOG} => dtmf,verbose(3)\n"
+            )
         (etc / "manager.conf").write_text(
             "[general]\nenabled = yes\nbindaddr = 127.0.0.1\n"
             f"port = {self.ami_port}\ntimestampevents = yes\n"
@@ -146,6 +177,21 @@ class Sandbox:
             handle.write(dialplan)
         self.cli("manager reload")
         self.cli("dialplan reload")
+        if channel_clock:
+            self.cli("logger reload")
+
+    def new_log_lines(self) -> str:
+        """What the channel-clock log gained since the last call ("" without one)."""
+        log = self.inner / "log" / STEPS_LOG
+        if not log.exists():
+            return ""
+        with log.open("rb") as handle:
+            handle.seek(self.log_read)
+            text = handle.read()
+        # Only whole lines: Asterisk's logger thread may be writing the next one.
+        text = text[: text.rfind(b"\n") + 1]
+        self.log_read += len(text)
+        return text.decode("utf-8", "replace")
 
 
 def baseline_dialplan(prompt: dict[str, str], record_dir: Path, driver_port: int) -> str:
@@ -366,6 +412,26 @@ class Calls:
                 pass
 
 
+def channel_clock(log: str, prefix: str, path_keys: dict[str, str]) -> list[tuple[float, str]]:
+    """(key received -> next prompt playing, in seconds; the prompt) from Asterisk's log.
+
+    Counted as the AMI clock counts: the last key since the previous prompt, to a prompt of
+    the menu (the beep before a recording starts nothing and is not counted).
+    """
+    pressed: dict[str, float] = {}
+    steps: list[tuple[float, str]] = []
+    for line in log.splitlines():
+        if (key := KEY_LINE.match(line)) is not None:
+            if key["exten"].startswith(prefix):
+                pressed[key["exten"]] = float(key["t"])
+        elif (play := PLAY_LINE.match(line)) is not None:
+            at = pressed.pop(play["exten"], None)
+            prompt = path_keys.get(os.path.splitext(play["path"])[0])
+            if at is not None and prompt is not None and play["exten"].startswith(prefix):
+                steps.append((float(play["t"]) - at, prompt))
+    return steps
+
+
 class Driver:
     """The callers' legs (FastAGI script ``caller``): they press keys and speak."""
 
@@ -415,10 +481,16 @@ class Round:
     errors: list[str]
     server_share: list[float]
     stored: int | None = None
+    # The same steps on the channel clock (--channel-clock), else None.
+    channel: list[tuple[float, str]] | None = None
 
     @property
     def latency_ms(self) -> list[float]:
         return [v * 1000 for v, _ in self.latencies]
+
+    @property
+    def channel_ms(self) -> list[float]:
+        return [v * 1000 for v, _ in self.channel or ()]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -465,6 +537,7 @@ async def run_round(
     rate: float,
     server_pid: int | None,
     db: Database | None,
+    channel_clock_on: bool,
 ) -> Round:
     prefix = f"c{number:02d}"
     round_ = Calls(prefix, path_keys)
@@ -507,6 +580,9 @@ async def run_round(
     stored = _stored_reports(db) - stored_before if db is not None else None
     completed = min(len(ok), stored) if stored is not None else _recorded(sandbox, ok)
     errors = [f"{c.exten}: {c.error or 'fallback'}" for c in round_.calls.values() if c not in ok]
+    channel = None
+    if channel_clock_on:
+        channel = channel_clock(sandbox.new_log_lines(), prefix, path_keys)
     return Round(
         variant=variant,
         calls=calls,
@@ -522,6 +598,7 @@ async def run_round(
         errors=errors,
         server_share=[v for c in round_.calls.values() for v in c.server_share],
         stored=stored,
+        channel=channel,
     )
 
 
@@ -545,6 +622,46 @@ def percentile(values: list[float], share: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def wakeup_round_trip(cpus: tuple[int, int], count: int = 300, gap_s: float = 0.02) -> str:
+    """p50 / p99 of a one-byte socket ping-pong between two processes on ``cpus``, one every
+    ``gap_s`` so that both sleep in between (as the IVR and Asterisk do between keys)."""
+    ours, theirs = socket.socketpair()
+    child = os.fork()
+    if child == 0:
+        try:
+            ours.close()
+            os.sched_setaffinity(0, {cpus[1]})
+            while data := theirs.recv(1):
+                theirs.send(data)
+        finally:
+            os._exit(0)
+    theirs.close()
+    allowed = os.sched_getaffinity(0)
+    took: list[float] = []
+    try:
+        os.sched_setaffinity(0, {cpus[0]})
+        for _ in range(count):
+            time.sleep(gap_s)
+            start = time.perf_counter()
+            ours.send(b"x")
+            ours.recv(1)
+            took.append((time.perf_counter() - start) * 1000)
+    finally:
+        os.sched_setaffinity(0, allowed)
+        ours.close()
+        os.waitpid(child, 0)
+    return f"p50 {percentile(took, 0.5):.2f} / p99 {percentile(took, 0.99):.2f} ms"
+
+
+def pin(pid: int, cpus: str) -> None:
+    """Every thread of ``pid`` on ``cpus``; threads it starts later inherit it."""
+    subprocess.run(
+        ["taskset", "--all-tasks", "--cpu-list", "--pid", cpus, str(pid)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 # --- setup ----------------------------------------------------------------------------
@@ -657,7 +774,9 @@ def prepare(args: argparse.Namespace, sandbox: Sandbox) -> Site:
     speech, speech_s = make_speech(settings)
     (settings.data_dir / "baseline").mkdir(exist_ok=True)
     record_dir = sandbox.seen_by_asterisk(settings.data_dir / "baseline")
-    sandbox.configure(baseline_dialplan(prompts, record_dir, sandbox.driver_port))
+    sandbox.configure(
+        baseline_dialplan(prompts, record_dir, sandbox.driver_port), args.channel_clock
+    )
     path_keys = {path: key for key, path in prompts.items()}
     return Site(environment, settings, path_keys, speech, speech_s)
 
@@ -697,6 +816,7 @@ async def bench(args: argparse.Namespace, sandbox: Sandbox, site: Site, pid: int
                         rate=args.rate,
                         server_pid=pid if fastagi else None,
                         db=db if fastagi else None,
+                        channel_clock_on=args.channel_clock,
                     )
                 )
                 await asyncio.sleep(3)
@@ -711,12 +831,18 @@ async def bench(args: argparse.Namespace, sandbox: Sandbox, site: Site, pid: int
     return rounds
 
 
-def report(rounds: list[Round], args: argparse.Namespace) -> None:
+def report(rounds: list[Round], args: argparse.Namespace, wakeups: str) -> None:
     print()
     print(
         f"hotline load, {os.cpu_count()} cores, calls originated at {args.rate:g}/s; "
         "latency = DTMF received -> next prompt starts (Asterisk AMI timestamps)"
     )
+    pinned = ", ".join(
+        f"{who} on CPU {cpus}"
+        for who, cpus in (("Asterisk", args.pin_asterisk), ("desbumi agi", args.pin_server))
+        if cpus
+    )
+    print(f"pinned: {pinned or 'nothing'}; {wakeups}")
     header = (
         f"{'variant':9} {'calls':>5} {'peak':>4} {'done':>4} {'fail':>4} "
         f"{'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'send p99':>8} "
@@ -724,6 +850,7 @@ def report(rounds: list[Round], args: argparse.Namespace) -> None:
     )
     print(header)
     baseline: dict[int, float] = {}
+    channel_baseline: dict[int, float] = {}
     for r in rounds:
         values = r.latency_ms
         sends = [v * 1000 for v, key in r.latencies if key == "report-reference"]
@@ -749,6 +876,19 @@ def report(rounds: list[Round], args: argparse.Namespace) -> None:
                 f"{len(values)} samples, median of steps "
                 f"{statistics.median(values) if values else 0:.1f} ms"
             )
+        if r.channel is not None:
+            on_channel = r.channel_ms
+            p99_channel = percentile(on_channel, 0.99)
+            if r.variant == "dialplan":
+                channel_baseline[r.calls] = p99_channel
+                versus = ""
+            else:
+                base = channel_baseline.get(r.calls)
+                versus = f"; p99 / dialplan's = {p99_channel / base:.2f}x" if base else ""
+            print(
+                f"{'':9} channel clock (Asterisk's log): p50 {percentile(on_channel, 0.5):.1f} "
+                f"ms, p99 {p99_channel:.1f} ms, {len(on_channel)} samples{versus}"
+            )
         steps: dict[str, list[float]] = {}
         for value, key in r.latencies:
             steps.setdefault(key, []).append(value * 1000)
@@ -759,12 +899,15 @@ def report(rounds: list[Round], args: argparse.Namespace) -> None:
         for error in r.errors[:5]:
             print(f"{'':9} failed: {error}")
     if args.repeat > 1:
-        pooled(rounds)
+        pooled(rounds, "AMI clock", lambda r: r.latency_ms)
+        if args.channel_clock:
+            pooled(rounds, "channel clock", lambda r: r.channel_ms)
 
 
-def pooled(rounds: list[Round]) -> None:
+def pooled(rounds: list[Round], clock: str, ms_of: Callable[[Round], list[float]]) -> None:
     """Each size's rounds taken together: p99 over all their steps, and the pairs' spread."""
     print()
+    print(f"pooled, {clock}:")
     print(
         f"{'pooled':9} {'calls':>5} {'rounds':>6} {'done':>5} {'fail':>4} {'samples':>7} "
         f"{'p50 ms':>7} {'p99 ms':>7}  p99 ratio (pooled; per pair min / median / max)"
@@ -773,12 +916,12 @@ def pooled(rounds: list[Round]) -> None:
         of = {v: [r for r in rounds if r.calls == size and r.variant == v] for v in VARIANTS}
         p99: dict[str, float] = {}
         for variant, mine in of.items():
-            values = [ms for r in mine for ms in r.latency_ms]
+            values = [ms for r in mine for ms in ms_of(r)]
             p99[variant] = percentile(values, 0.99)
             ratio = ""
             if variant == "fastagi" and p99["dialplan"]:
                 pairs = sorted(
-                    percentile(f.latency_ms, 0.99) / percentile(d.latency_ms, 0.99)
+                    percentile(ms_of(f), 0.99) / percentile(ms_of(d), 0.99)
                     for d, f in zip(of["dialplan"], mine, strict=True)
                 )
                 ratio = (
@@ -816,6 +959,16 @@ def main() -> None:
         help="Asterisk with -p, real-time SCHED_RR 10, as Debian's asterisk.service runs it",
     )
     parser.add_argument(
+        "--channel-clock",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time each step from Asterisk's log, in the channel's own thread",
+    )
+    parser.add_argument("--pin-asterisk", default="", help="CPU list for Asterisk (taskset)")
+    parser.add_argument(
+        "--pin-server", default="", help="CPU list for desbumi agi (not its helper process)"
+    )
+    parser.add_argument(
         "--server-realtime",
         type=int,
         default=0,
@@ -825,18 +978,28 @@ def main() -> None:
     if os.geteuid() != 0:
         sys.exit("hotline_load: needs root (the Asterisk sandbox is a chroot)")
     print("loadavg before:", Path("/proc/loadavg").read_text().strip(), flush=True)
+    wakeups = (
+        "one wake-up round trip between two processes every 20 ms: "
+        + (f"across cores {wakeup_round_trip((0, 1))}, " if (os.cpu_count() or 1) > 1 else "")
+        + f"on one core {wakeup_round_trip((0, 0))}"
+    )
+    print(wakeups, flush=True)
     work = Path(tempfile.mkdtemp(prefix="hotline-bench-"))
     # The sandbox names its folder in the chroot after this one: unique per run.
     sandbox = Sandbox(work / f"bench{os.getpid()}", free_port(), free_port(), free_port())
     sandbox.start(args.asterisk_highpriority)
     try:
+        if args.pin_asterisk:
+            pin(sandbox.pid, args.pin_asterisk)
         site = prepare(args, sandbox)
         profile = Path(args.profile) if args.profile else None
         with agi_server(site.environment, work / "agi.log", profile, args.server_nice) as pid:
+            if args.pin_server:
+                pin(pid, args.pin_server)
             rounds = asyncio.run(bench(args, sandbox, site, pid))
     finally:
         sandbox.stop()
-    report(rounds, args)
+    report(rounds, args, wakeups)
     print(f"(logs in {work})")
     shutil.rmtree(sandbox.directory, ignore_errors=True)
 
