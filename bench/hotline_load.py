@@ -481,7 +481,7 @@ class Round:
     errors: list[str]
     server_share: list[float]
     stored: int | None = None
-    # The same steps on the channel clock (--channel-clock), else None.
+    # The same steps on the channel clock; None with --no-channel-clock.
     channel: list[tuple[float, str]] | None = None
 
     @property
