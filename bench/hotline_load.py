@@ -425,9 +425,10 @@ def channel_clock(log: str, prefix: str, path_keys: dict[str, str]) -> list[tupl
             if key["exten"].startswith(prefix):
                 pressed[key["exten"]] = float(key["t"])
         elif (play := PLAY_LINE.match(line)) is not None:
+            # Only this round's calls have keys in ``pressed``.
             at = pressed.pop(play["exten"], None)
             prompt = path_keys.get(os.path.splitext(play["path"])[0])
-            if at is not None and prompt is not None and play["exten"].startswith(prefix):
+            if at is not None and prompt is not None:
                 steps.append((float(play["t"]) - at, prompt))
     return steps
 
