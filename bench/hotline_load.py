@@ -125,6 +125,8 @@ class Sandbox:
     driver_port: int
     root: Path = Path()
     inner: Path = Path()
+    # Set by configure(): whether Asterisk writes the channel clock's log.
+    channel_clock: bool = False
     log_read: int = 0
 
     def start(self, realtime: bool = False) -> None:
@@ -160,6 +162,7 @@ class Sandbox:
         ``channel_clock``, a log of keys received and prompts started (epoch, microseconds).
         """
         etc = self.inner / "etc"
+        self.channel_clock = channel_clock
         if channel_clock:
             (etc / "logger.conf").write_text(
                 "[general]\ndateformat = %s.%6q\n[logfiles]\n"
@@ -538,7 +541,6 @@ async def run_round(
     rate: float,
     server_pid: int | None,
     db: Database | None,
-    channel_clock_on: bool,
 ) -> Round:
     prefix = f"c{number:02d}"
     round_ = Calls(prefix, path_keys)
@@ -582,7 +584,7 @@ async def run_round(
     completed = min(len(ok), stored) if stored is not None else _recorded(sandbox, ok)
     errors = [f"{c.exten}: {c.error or 'fallback'}" for c in round_.calls.values() if c not in ok]
     channel = None
-    if channel_clock_on:
+    if sandbox.channel_clock:
         channel = channel_clock(sandbox.new_log_lines(), prefix, path_keys)
     return Round(
         variant=variant,
@@ -817,7 +819,6 @@ async def bench(args: argparse.Namespace, sandbox: Sandbox, site: Site, pid: int
                         rate=args.rate,
                         server_pid=pid if fastagi else None,
                         db=db if fastagi else None,
-                        channel_clock_on=args.channel_clock,
                     )
                 )
                 await asyncio.sleep(3)
