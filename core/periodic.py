@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -50,6 +52,22 @@ def run_periodic(
                 logger.debug("periodic %s -> %s", task.name, result)
             except SQLAlchemyError as exc:
                 logger.warning("periodic %s: database error %s", task.name, type(exc).__name__)
+            except Exception as exc:
+                # A bug or a bad file in one task must not end the scheduler: the process
+                # would stop, be restarted and meet the same file again, and every other
+                # task (callbacks, radio, retention) would stop with it. The message and
+                # the traceback's text are not logged: they may quote a caller's data.
+                logger.error(
+                    "periodic %s failed: %s at %s", task.name, type(exc).__name__, _where(exc)
+                )
         if stop.wait(tick):
             return
         elapsed += tick
+
+
+def _where(exc: BaseException) -> str:
+    """Where ``exc`` was raised, as ``file:line`` of the innermost frame."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "?"
+    return f"{Path(frames[-1].filename).name}:{frames[-1].lineno}"

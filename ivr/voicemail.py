@@ -6,7 +6,9 @@ The fallback in ``deploy/asterisk/extensions_desbumi.conf`` records to
 file into a Case, its Recording and a transcription Job in ONE transaction; the audio
 stays where Asterisk wrote it. The Recording row marks a file as done: the next sweep
 deletes its number file, and a sweep that died before its commit simply runs again.
-Nothing is moved or deleted before the database has the report.
+Nothing is moved or deleted before the database has the report. A file that cannot be
+read or stored is logged once, counted, kept, and tried again by every sweep; it holds
+up no other voicemail.
 
 The plain-text number lives no longer than one sweep after it is written: each sweep
 first seals every number file (encrypted like the numbers in the database, as
@@ -28,6 +30,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from core.callers import caller_for_number
@@ -58,6 +61,10 @@ class VoicemailSweep:
         self.vault = vault
         self.folder = settings.data_dir.resolve() / VOICEMAIL_DIR
         self.ingested = 0
+        # Files that could not be stored or sealed, counted each time; by name, the
+        # sweeps each has failed (the first failure is logged).
+        self.failed = 0
+        self._failing: dict[str, int] = {}
 
     def task(self, interval_s: float = 10.0) -> PeriodicTask:
         return PeriodicTask("hotline.voicemail", interval_s, self.run)
@@ -87,9 +94,29 @@ class VoicemailSweep:
             age = _age_s(audio, now)
             if age is None or age < settle:
                 continue  # gone, or Asterisk may still be writing it
-            self._ingest(session, audio, now)
+            try:
+                # Each voicemail in its own savepoint: one that cannot be stored leaves
+                # the others' cases in this sweep's commit, and is tried again next time.
+                with session.begin_nested():
+                    self._ingest(session, audio, now)
+            except (OSError, SQLAlchemyError) as exc:
+                self._failed(audio, exc)
+                continue
+            self._failing.pop(audio.name, None)
             count += 1
         return count
+
+    def _failed(self, path: Path, exc: Exception) -> None:
+        """Count a file that could not be handled; warn once per file, not every sweep."""
+        self.failed += 1
+        seen = self._failing.get(path.name, 0)
+        self._failing[path.name] = seen + 1
+        if seen == 0:
+            logger.warning(
+                "voicemail %s: not stored (%s); the file is kept and tried again each sweep",
+                path.name,
+                type(exc).__name__,
+            )
 
     def _seal_numbers(self, now: datetime, settle: float) -> None:
         """Encrypt every settled plain-text number file; delete sealed orphans."""
@@ -97,13 +124,18 @@ class VoicemailSweep:
             age = _age_s(plain, now)
             if age is None or age < settle:
                 continue  # the dialplan may still be writing it
-            number = plain.read_text(encoding="utf-8", errors="replace").strip()
             try:
-                sealed = self.vault.encrypt(number) if number else b""
-            except InvalidPhoneNumber:
-                sealed = b""  # "anonymous", "unknown": nobody to call back
-            _write_atomically(plain.with_suffix(SEALED_SUFFIX), sealed, like=plain)
-            plain.unlink(missing_ok=True)
+                number = plain.read_text(encoding="utf-8", errors="replace").strip()
+                try:
+                    sealed = self.vault.encrypt(number) if number else b""
+                except InvalidPhoneNumber:
+                    sealed = b""  # "anonymous", "unknown": nobody to call back
+                _write_atomically(plain.with_suffix(SEALED_SUFFIX), sealed, like=plain)
+                plain.unlink(missing_ok=True)
+            except OSError as exc:
+                self._failed(plain, exc)
+            else:
+                self._failing.pop(plain.name, None)
         for sealed_file in sorted(self.folder.glob(f"*{SEALED_SUFFIX}")):
             age = _age_s(sealed_file, now)
             if sealed_file.with_suffix(".wav").exists() or age is None:

@@ -7,11 +7,13 @@ not outlive one sweep, and what is left of it must not stay forever.
 
 from __future__ import annotations
 
+import logging
 import os
 import wave
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from core.db import Database
@@ -56,7 +58,7 @@ def _recording(settings: Settings, uniqueid: str, age_s: float = 60.0) -> Path:
 
 
 def _plain_text_anywhere(settings: Settings) -> list[Path]:
-    files = list(_folder(settings).iterdir())
+    files = [p for p in _folder(settings).iterdir() if p.is_file()]
     return [p for p in files if DIGITS.encode() in p.read_bytes() or p.suffix == ".caller"]
 
 
@@ -107,3 +109,64 @@ def test_a_voicemail_with_a_sealed_number_keeps_its_caller(
         assert case is not None and case.caller_id is not None
         caller = s.get(Caller, case.caller_id)
         assert caller is not None and vault.decrypt(caller.phone_encrypted) == NUMBER
+
+
+def test_a_voicemail_that_cannot_be_read_holds_up_no_other_and_is_kept(
+    settings: Settings, db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Three voicemails; the middle one cannot be read (here: a directory where the file
+    # should be, as root reads any file). The other two become cases in the same sweep.
+    _number_file(settings, "1700000001.1")
+    _recording(settings, "1700000001.1")
+    broken = _folder(settings) / "1700000001.2.wav"
+    broken.mkdir()
+    _age(broken, 60.0)
+    _number_file(settings, "1700000001.2")
+    _recording(settings, "1700000001.3")
+    sweep = VoicemailSweep(settings, PhoneVault(TEST_SECRET))
+    caplog.set_level(logging.INFO, logger="ivr.voicemail")
+    for _ in range(3):
+        with db.transaction() as s:
+            sweep.run(s, NOW)
+    assert sweep.ingested == 2
+    assert sweep.failed == 3, "each sweep counts the file it could not store"
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [r.getMessage() for r in warnings] == [
+        "voicemail 1700000001.2.wav: not stored (IsADirectoryError); "
+        "the file is kept and tried again each sweep"
+    ], "one warning for the file, not one per sweep"
+    assert DIGITS not in caplog.text
+    with db.read_session() as s:
+        stored = sorted(s.scalars(select(Recording.path)))
+        assert stored == ["voicemail/1700000001.1.wav", "voicemail/1700000001.3.wav"]
+        assert len(s.scalars(select(Case)).all()) == 2, "no case is left without its recording"
+    # Its number is sealed meanwhile, and kept for it.
+    assert _plain_text_anywhere(settings) == []
+    assert (_folder(settings) / "1700000001.2.sealed").is_file()
+
+    # Once the file is readable, the next sweep stores it, with its caller.
+    broken.rmdir()
+    _recording(settings, "1700000001.2")
+    with db.transaction() as s:
+        assert sweep.run(s, NOW) == 1
+    with db.read_session() as s:
+        recording = s.scalars(
+            select(Recording).where(Recording.path == "voicemail/1700000001.2.wav")
+        ).one()
+        case = s.get(Case, recording.case_id)
+        assert case is not None and case.caller_id is not None
+
+
+def test_a_number_file_that_cannot_be_read_is_counted_and_the_others_are_sealed(
+    settings: Settings, db: Database
+) -> None:
+    broken = _folder(settings) / "1700000002.1.caller"
+    broken.mkdir()
+    _age(broken, 60.0)
+    _number_file(settings, "1700000002.2")
+    sweep = VoicemailSweep(settings, PhoneVault(TEST_SECRET))
+    with db.transaction() as s:
+        sweep.run(s, NOW)
+    assert sweep.failed == 1
+    assert (_folder(settings) / "1700000002.2.sealed").is_file()
+    assert not (_folder(settings) / "1700000002.2.caller").exists()
