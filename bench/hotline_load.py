@@ -999,6 +999,9 @@ def main() -> None:
             if args.pin_server:
                 pin(pid, args.pin_server)
             rounds = asyncio.run(bench(args, sandbox, site, pid))
+    except KeyboardInterrupt:
+        # Ctrl-C: the server and Asterisk are stopped (below and by agi_server) either way.
+        sys.exit(f"hotline_load: interrupted, nothing measured is reported (logs in {work})")
     finally:
         sandbox.stop()
     report(rounds, args, wakeups)
