@@ -255,11 +255,12 @@ class MenuEngine:
         retries: int,
         *,
         quick_exit: bool = True,
+        invalid_prompt: str = "invalid-choice",
     ) -> str:
         """Play ``prompts`` and return a key from ``valid``; "" after ``retries`` failures.
 
         ``0`` repeats, ``#`` skips to waiting, ``*`` raises _Back; other keys count as
-        invalid and the prompt is played again after an apology.
+        invalid and the prompt is played again after ``invalid_prompt``, an apology.
         """
         # Every key stops the prompt, so an invalid key is heard and answered, not lost.
         escape = ALL_KEYS
@@ -289,7 +290,7 @@ class MenuEngine:
                 self.stats.invalid_keys += 1
                 self._emit(state, "invalid", digit)
                 logger.info("call_id=%s invalid key", state.call_id)
-                await self._play_keys(state, ["invalid-choice"], "")
+                await self._play_keys(state, [invalid_prompt], "")
         return ""
 
     # --- nodes --------------------------------------------------------------------------
@@ -322,7 +323,12 @@ class MenuEngine:
         prompts = [node.prompt] if node.prompt else []
         try:
             digit = await self._ask(
-                state, prompts, "".join(node.options), self._timeout(node), node.retries
+                state,
+                prompts,
+                "".join(node.options),
+                self._timeout(node),
+                node.retries,
+                invalid_prompt=node.invalid_prompt,
             )
         except _Back:
             return self._previous_menu(state, name, name)

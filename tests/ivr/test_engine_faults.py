@@ -16,6 +16,7 @@ import struct
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -342,3 +343,28 @@ def test_the_store_helper_process_is_replaced_when_it_dies(
     assert first != second
     with db.read_session() as s:
         assert len(s.scalars(select(Call)).all()) == 2
+
+
+def test_a_menu_s_own_invalid_prompt_is_the_one_played(
+    settings: Settings, db: Database, hotline: Hotline
+) -> None:
+    # The deployer's menu names its own apology for a wrong key at the main menu.
+    text = load_menu_text().replace(
+        "    fallback: goodbye\n", "    fallback: goodbye\n    invalid_prompt: wrong-key\n", 1
+    )
+    (settings.data_dir / "menu.yaml").write_text(text, encoding="utf-8")
+    folder = settings.data_dir / "prompts" / "recorded" / "id"
+    (folder / "wrong-key.sln").write_bytes(b"\x00\x00" * 80)
+    library = PromptLibrary(settings.data_dir, settings.asterisk_data_dir, texts={"ms": {}})
+    custom = build_hotline(settings, db, SystemClock(), library=library)
+    try:
+        peer = FakeAsterisk({"main-menu": ["7", "9"]}, lambda p, n: None)
+        run_call(custom, peer)
+    finally:
+        custom.close()
+    assert peer.played == ["main-menu", "wrong-key", "main-menu", "quick-exit"]
+    assert custom.engine.stats.missing_prompts == 0
+
+
+def load_menu_text() -> str:
+    return resources.files("ivr").joinpath("default_menu.yaml").read_text(encoding="utf-8")
