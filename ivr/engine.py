@@ -93,6 +93,8 @@ class EngineStats:
     invalid_keys: int = 0
     timeouts: int = 0
     missing_prompts: int = 0
+    # Prompts played in the default language because hers has no such prompt.
+    fallback_prompts: int = 0
     reports: int = 0
     partial_reports: int = 0
     empty_recordings: int = 0
@@ -204,9 +206,28 @@ class MenuEngine:
             self.observer(state.channel.env.get("channel", ""), event, detail)
 
     def _resolve(self, state: CallState, key: str) -> str | None:
+        """The prompt in her language; else in the menu's default language (a language is
+        offered once its main menu is recorded, and may still lack some prompts: she hears
+        those in Bahasa Indonesia rather than nothing); else None, logged and counted."""
         try:
             return self.prompts.system(key, state.language)
         except PromptMissing as exc:
+            default = self._default_language()
+            if state.language != default:
+                try:
+                    path = self.prompts.system(key, default)
+                except PromptMissing:
+                    pass
+                else:
+                    self.stats.fallback_prompts += 1
+                    logger.info(
+                        "call_id=%s prompt %s not in %s; played in %s",
+                        state.call_id,
+                        key,
+                        state.language,
+                        default,
+                    )
+                    return path
             self.stats.missing_prompts += 1
             logger.error("call_id=%s %s", state.call_id, exc)
             return None

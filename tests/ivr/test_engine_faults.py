@@ -65,6 +65,8 @@ class FakeAsterisk:
         self.on_record = on_record
         self.records = 0
         self.played: list[str] = []
+        # The same prompts as the paths Asterisk was asked to play.
+        self.paths: list[str] = []
 
     def reply(self, command: str) -> Reply:
         words = command.split()
@@ -72,6 +74,7 @@ class FakeAsterisk:
         if verb in ("STREAM FILE", "GET DATA"):
             prompt = Path(words[2]).name
             self.played.append(prompt)
+            self.paths.append(words[2])
             queue = self.keys[prompt]
             key = queue.pop(0) if queue else ""
             if verb == "GET DATA":
@@ -364,6 +367,40 @@ def test_a_menu_s_own_invalid_prompt_is_the_one_played(
         custom.close()
     assert peer.played == ["main-menu", "wrong-key", "main-menu", "quick-exit"]
     assert custom.engine.stats.missing_prompts == 0
+
+
+def test_a_language_with_some_prompts_recorded_plays_the_others_in_indonesian(
+    settings: Settings, db: Database, hotline: Hotline
+) -> None:
+    # The centre recorded its Javanese main menu and nothing else yet.
+    text = load_menu_text().replace(
+        'languages: {"1": id, "2": ms}', 'languages: {"1": id, "2": jv}'
+    )
+    (settings.data_dir / "menu.yaml").write_text(text, encoding="utf-8")
+    javanese = settings.data_dir / "prompts" / "recorded" / "jv"
+    javanese.mkdir(parents=True)
+    (javanese / "main-menu.sln").write_bytes(b"\x00\x00" * 80)
+    library = PromptLibrary(settings.data_dir, settings.asterisk_data_dir, texts={"ms": {}})
+    custom = build_hotline(settings, db, SystemClock(), library=library)
+    try:
+        peer = FakeAsterisk(
+            {"choose-language": ["2"], "main-menu": ["1"], "info-topics": ["9"]},
+            lambda p, n: None,
+        )
+        run_call(custom, peer)
+    finally:
+        custom.close()
+    languages = [Path(path).parent.name for path in peer.paths]
+    assert list(zip(peer.played, languages, strict=True)) == [
+        ("choose-language", "id"),
+        ("main-menu", "jv"),
+        ("info-topics", "id"),
+        ("quick-exit", "id"),
+    ]
+    stats = custom.engine.stats
+    assert (stats.fallback_prompts, stats.missing_prompts) == (2, 0)
+    with db.read_session() as s:
+        assert s.scalars(select(Call.language)).one() == "jv"
 
 
 def load_menu_text() -> str:
