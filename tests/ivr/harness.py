@@ -329,8 +329,15 @@ def speech(site: HotlineSite, name: str, text: str) -> tuple[str, float]:
     return str(site.asterisk_dir / "speech" / name), seconds
 
 
-def serve(harness: Harness, body: Coroutine[Any, Any, None]) -> None:
-    """Run ``body`` (which places calls) with the harness's FastAGI server up."""
+def serve(
+    harness: Harness, body: Coroutine[Any, Any, None], *, missing_prompts: int = 0
+) -> None:
+    """Run ``body`` (which places calls) with the harness's FastAGI server up.
+
+    Then every prompt must have been played by Asterisk (a prompt it could not play is
+    counted and skipped by the engine, and would otherwise pass unseen): all but
+    ``missing_prompts`` of them.
+    """
 
     async def main() -> None:
         await harness.server.start()
@@ -344,6 +351,9 @@ def serve(harness: Harness, body: Coroutine[Any, Any, None]) -> None:
             harness.hotline.close()
 
     asyncio.run(main())
+    assert harness.hotline.engine.stats.missing_prompts == missing_prompts, (
+        "Asterisk could not play a prompt (see the log)"
+    )
 
 
 def telephone_audio(target_base: Path, seconds: float, *, tone_hz: int = 440) -> None:
