@@ -190,6 +190,24 @@ class PromptSynthesizer:
             self.synthesised += 1
         return result
 
+    def recording(self, source: Path) -> Prompt:
+        """A prompt a centre recorded (any format ffmpeg reads, any rate), in the
+        telephone formats; converted once per version of the file (its name, size and
+        modification time), cached beside the synthesised prompts."""
+        stat = source.stat()
+        identity = f"{source.resolve()}\n{stat.st_size}\n{stat.st_mtime_ns}"
+        digest = hashlib.sha256(identity.encode()).hexdigest()[:32]
+        base = self.cache_dir / "recorded" / digest
+        result = Prompt(base=base, text="")
+        if all(result.path(fmt).is_file() for fmt in TELEPHONE_FORMATS):
+            return result
+        base.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=base.parent) as tmp:
+            self._encode(source, Path(tmp) / "out")
+            for fmt in TELEPHONE_FORMATS:
+                (Path(tmp) / f"out.{fmt}").replace(result.path(fmt))
+        return result
+
     def _encode(self, wav: Path, base: Path) -> None:
         command = [self.ffmpeg, "-nostdin", "-v", "error", "-y", "-i", str(wav)]
         for fmt in TELEPHONE_FORMATS:

@@ -1,10 +1,16 @@
 """Where each prompt's audio is, as Asterisk's STREAM FILE wants it (a path, no extension).
 
-A system prompt is, in order of preference: a recording a centre uploaded
-(``<data_dir>/prompts/recorded/<lang>/<key>.wav|sln|ulaw|gsm``), else the shipped text
-synthesised once (audio.tts caches by content hash). Content items are their uploaded
-recording, else their text synthesised the same way. Asterisk may see the data
-directory under another path (a container, the test chroot): ``asterisk_data_dir``.
+A system prompt is, in order of preference: a recording a centre made
+(``<data_dir>/prompts/recorded/<lang>/<key>.<ext>``: 8 kHz ``sln``/``ulaw``/``gsm`` played as
+they are, any other audio file, e.g. a phone's ``m4a`` or a 44.1 kHz ``wav``, converted once
+into those formats), else the shipped text synthesised once (audio.tts caches by content
+hash). Content items are their uploaded recording, else their text synthesised the same
+way. Asterisk may see the data directory under another path (a container, the test
+chroot): ``asterisk_data_dir``.
+
+Each prompt is resolved once and then looked up (no disk access while a call waits);
+:meth:`PromptLibrary.rescan`, run every :data:`RESCAN_S` by the warm-up thread, picks up a
+recording added, replaced or removed while the hotline runs.
 """
 
 from __future__ import annotations
@@ -23,7 +29,12 @@ from ivr.errors import IvrError
 
 logger = logging.getLogger(__name__)
 
-RECORDED_FORMATS = ("sln", "ulaw", "gsm", "wav")
+# Played as they are (raw 8 kHz telephone audio).
+TELEPHONE_RECORDINGS = ("sln", "ulaw", "gsm")
+# Converted by ffmpeg first: what a centre records prompts with.
+CONVERTED_RECORDINGS = ("wav", "m4a", "mp3", "ogg", "opus", "amr", "aac", "flac", "3gp")
+RECORDED_FORMATS = TELEPHONE_RECORDINGS + CONVERTED_RECORDINGS
+RESCAN_S = 30.0
 DIGIT_KEYS = tuple(f"digit-{d}" for d in "0123456789")
 
 
@@ -95,17 +106,42 @@ class PromptLibrary:
         cached = self._resolved.get((key, language))
         if cached is not None:
             return cached
-        recorded = self.recorded(key, language)
-        if recorded is not None:
-            path = self.asterisk_path(recorded)
-        else:
-            text = self.texts(language).get(key)
-            if text is None or language not in VOICES:
-                raise PromptMissing(f"prompt {key!r} has no recording or text in {language!r}")
-            path = self.speech(text, language)
+        path = self._resolve(key, language)
         with self._lock:
             self._resolved[(key, language)] = path
         return path
+
+    def _resolve(self, key: str, language: str) -> str:
+        recorded = self.recorded(key, language)
+        if recorded is not None and recorded.suffix[1:] in TELEPHONE_RECORDINGS:
+            return self.asterisk_path(recorded)
+        if recorded is not None:
+            try:
+                return self.asterisk_path(self.synthesizer.recording(recorded).base)
+            except AudioError as exc:
+                logger.error("recorded prompt %s/%s cannot be converted: %s", language, key, exc)
+        text = self.texts(language).get(key)
+        if text is None or language not in VOICES:
+            raise PromptMissing(f"prompt {key!r} has no recording or text in {language!r}")
+        return self.speech(text, language)
+
+    def rescan(self) -> int:
+        """Resolve every prompt played so far again (recordings added, replaced or removed
+        since); returns how many changed. Not on the event loop: it may convert or
+        synthesise."""
+        changed = 0
+        for key, language in list(self._resolved):
+            try:
+                path = self._resolve(key, language)
+            except PromptMissing as exc:
+                logger.warning("prompt no longer available: %s", exc)
+                continue
+            if self._resolved.get((key, language)) != path:
+                with self._lock:
+                    self._resolved[(key, language)] = path
+                changed += 1
+                logger.info("prompt %s/%s is now %s", language, key, Path(path).name)
+        return changed
 
     def speech(self, text: str, language: str) -> str:
         """Synthesised ``text`` (cached by content hash) as an Asterisk path."""
@@ -119,7 +155,8 @@ class PromptLibrary:
         """A content item: its uploaded recording, else its text spoken."""
         if audio_base:
             base = self.data_dir / audio_base
-            if any(base.with_suffix(f".{fmt}").is_file() for fmt in RECORDED_FORMATS):
+            # Uploads are stored converted (admin_api.media): look for the phone's copy.
+            if any(base.with_suffix(f".{fmt}").is_file() for fmt in TELEPHONE_RECORDINGS):
                 return self.asterisk_path(base.with_suffix(".sln"))
             logger.warning("content recording %s is missing; speaking its text", audio_base)
         voice_language = language if language in VOICES else "id"

@@ -329,9 +329,7 @@ def speech(site: HotlineSite, name: str, text: str) -> tuple[str, float]:
     return str(site.asterisk_dir / "speech" / name), seconds
 
 
-def serve(
-    harness: Harness, body: Coroutine[Any, Any, None], *, missing_prompts: int = 0
-) -> None:
+def serve(harness: Harness, body: Coroutine[Any, Any, None], *, missing_prompts: int = 0) -> None:
     """Run ``body`` (which places calls) with the harness's FastAGI server up.
 
     Then every prompt must have been played by Asterisk (a prompt it could not play is
