@@ -17,7 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar, cast
 
@@ -406,58 +406,87 @@ class HotlineStore:
         preferred_time: str = "any",
         language: str = "id",
     ) -> CallbackDecision | None:
-        """Queue a callback; one per number and source per ``window_min``.
-
-        A missed call is called back into the menu by the dialer; a menu request waits
-        in the case workers' queue for a person to call. None for a withheld number.
-        """
-        now = self.clock.now()
+        """:func:`queue_callback` now, in its own transaction."""
         with self.db.transaction() as session:
-            caller = (
-                session.get(Caller, caller_id)
-                if caller_id is not None
-                else caller_for_number(session, self.vault, number, now=now)
-            )
-            if caller is None:
-                return None
-            window_start = now - timedelta(minutes=settings.window_min)
-            earlier = session.scalar(
-                select(CallbackRequest)
-                .where(
-                    CallbackRequest.phone_hash == caller.phone_hash,
-                    CallbackRequest.source == source,
-                    or_(
-                        CallbackRequest.created_at >= window_start,
-                        CallbackRequest.state.in_([CallbackState.pending, CallbackState.dialing]),
-                    ),
-                    CallbackRequest.state != CallbackState.cancelled,
-                )
-                .order_by(CallbackRequest.created_at.desc())
-                .limit(1)
-            )
-            if earlier is not None:
-                if source is CallbackSource.menu and earlier.state is CallbackState.pending:
-                    # Asked again: the newest preferred time is the one that holds.
-                    earlier.preferred_time = preferred_time
-                    earlier.updated_at = now
-                return CallbackDecision(earlier.id, created=False)
-            delay = settings.delay_s if source is CallbackSource.missed_call else 0.0
-            request = CallbackRequest(
-                caller_id=caller.id,
-                phone_hash=caller.phone_hash,
+            return queue_callback(
+                session,
+                self.vault,
+                now=self.clock.now(),
+                number=number,
+                caller_id=caller_id,
                 source=source,
+                settings=settings,
                 call_id=call_id,
                 preferred_time=preferred_time,
-                language=language or caller.preferred_language,
-                state=CallbackState.pending,
-                attempts=0,
-                due_at=now + timedelta(seconds=delay),
-                created_at=now,
-                updated_at=now,
+                language=language,
             )
-            session.add(request)
-            session.flush()
-            return CallbackDecision(request.id, created=True)
+
+
+def queue_callback(
+    session: Session,
+    vault: PhoneVault,
+    *,
+    now: datetime,
+    number: str | None,
+    caller_id: int | None,
+    source: CallbackSource,
+    settings: CallbackSettings,
+    call_id: int | None = None,
+    preferred_time: str = "any",
+    language: str = "id",
+) -> CallbackDecision | None:
+    """Queue a callback asked for at ``now``; one per number and source per ``window_min``.
+
+    A missed call is called back into the menu by the dialer; a menu request waits in the
+    case workers' queue for a person to call. None for a withheld number. The live call
+    and the voicemail sweep (a missed call the dialplan noted while the FastAGI server was
+    down) both come here, so the same window merges them.
+    """
+    caller = (
+        session.get(Caller, caller_id)
+        if caller_id is not None
+        else caller_for_number(session, vault, number, now=now)
+    )
+    if caller is None:
+        return None
+    window_start = now - timedelta(minutes=settings.window_min)
+    earlier = session.scalar(
+        select(CallbackRequest)
+        .where(
+            CallbackRequest.phone_hash == caller.phone_hash,
+            CallbackRequest.source == source,
+            or_(
+                CallbackRequest.created_at >= window_start,
+                CallbackRequest.state.in_([CallbackState.pending, CallbackState.dialing]),
+            ),
+            CallbackRequest.state != CallbackState.cancelled,
+        )
+        .order_by(CallbackRequest.created_at.desc())
+        .limit(1)
+    )
+    if earlier is not None:
+        if source is CallbackSource.menu and earlier.state is CallbackState.pending:
+            # Asked again: the newest preferred time is the one that holds.
+            earlier.preferred_time = preferred_time
+            earlier.updated_at = now
+        return CallbackDecision(earlier.id, created=False)
+    delay = settings.delay_s if source is CallbackSource.missed_call else 0.0
+    request = CallbackRequest(
+        caller_id=caller.id,
+        phone_hash=caller.phone_hash,
+        source=source,
+        call_id=call_id,
+        preferred_time=preferred_time,
+        language=language or caller.preferred_language,
+        state=CallbackState.pending,
+        attempts=0,
+        due_at=now + timedelta(seconds=delay),
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(request)
+    session.flush()
+    return CallbackDecision(request.id, created=True)
 
 
 def _content_ref(item: ContentItem) -> ContentRef:

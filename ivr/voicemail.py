@@ -16,6 +16,17 @@ first seals every number file (encrypted like the numbers in the database, as
 never made (the caller hung up during the apology). A sealed number whose recording
 has not appeared within :data:`ORPHAN_AFTER` is deleted.
 
+A voicemail left on a callback (desbumi called the caller back) has no number file: the
+channel's caller id is the hotline's own. The dialplan writes the callback request's id
+instead (``<uniqueid>.callback``), and the voicemail goes to that request's caller.
+
+A missed call while the FastAGI server was down leaves ``<uniqueid>.missed`` (the
+number, in plain text; the call was still rejected unanswered). The sweep seals it like
+a voicemail's number, then queues the callback with :func:`ivr.store.queue_callback`, the
+live path's rules (one per number per window), as asked at the file's time. The sealed
+file goes once a request in the database covers it: at once when an earlier request
+absorbs it, or at the next sweep (after this one's commit) when it made a new one.
+
 When the FastAGI server died in the middle of a call, that call already has its Call
 row (the same Asterisk unique id): the voicemail belongs to it, and to the report the
 caller had already sent in that call, if any.
@@ -26,7 +37,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
@@ -35,12 +46,13 @@ from sqlalchemy.orm import Session
 
 from core.callers import caller_for_number
 from core.cases import create_report_case
-from core.models import Call, Caller, Case, Recording
+from core.models import Call, CallbackRequest, Caller, Case, Recording
 from core.periodic import PeriodicTask
 from core.recordings import add_recording, stored_path
 from core.security import DecryptionFailed, InvalidPhoneNumber, PhoneVault
 from core.settings import Settings
-from core.states import CallDirection, CallOutcome
+from core.states import CallbackSource, CallbackState, CallDirection, CallOutcome
+from ivr.store import queue_callback
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +61,11 @@ VOICEMAIL_DIR = "voicemail"
 NUMBER_SUFFIX = ".caller"
 # The same number encrypted by the sweep; empty when the network gave no number.
 SEALED_SUFFIX = ".sealed"
+# Written by the dialplan on a callback: the callback request's id (not a number).
+CALLBACK_SUFFIX = ".callback"
+# A missed call the FastAGI server never saw: the number in plain text, then sealed.
+MISSED_SUFFIX = ".missed"
+MISSED_SEALED_SUFFIX = ".missed-sealed"
 # The dialplan writes the number file just before it starts recording, and a recording
 # lasts at most a few minutes: a number whose recording is not there after this never
 # gets one.
@@ -61,6 +78,8 @@ class VoicemailSweep:
         self.vault = vault
         self.folder = settings.data_dir.resolve() / VOICEMAIL_DIR
         self.ingested = 0
+        # Missed calls that became a new callback request (not merged into an earlier one).
+        self.missed_calls = 0
         # Files that could not be stored or sealed, counted each time; by name, the
         # sweeps each has failed (the first failure is logged).
         self.failed = 0
@@ -75,6 +94,7 @@ class VoicemailSweep:
             return 0
         settle = self.settings.hotline.voicemail_settle_s
         self._seal_numbers(now, settle)
+        self._queue_missed_calls(session)
         files = sorted(self.folder.glob("*.wav"))
         data_dir = self.settings.data_dir
         done = set(
@@ -90,6 +110,7 @@ class VoicemailSweep:
                 # Stored by an earlier sweep: only its number file is left to remove.
                 audio.with_suffix(NUMBER_SUFFIX).unlink(missing_ok=True)
                 audio.with_suffix(SEALED_SUFFIX).unlink(missing_ok=True)
+                audio.with_suffix(CALLBACK_SUFFIX).unlink(missing_ok=True)
                 continue
             age = _age_s(audio, now)
             if age is None or age < settle:
@@ -120,7 +141,11 @@ class VoicemailSweep:
 
     def _seal_numbers(self, now: datetime, settle: float) -> None:
         """Encrypt every settled plain-text number file; delete sealed orphans."""
-        for plain in sorted(self.folder.glob(f"*{NUMBER_SUFFIX}")):
+        plain_files = [
+            *self.folder.glob(f"*{NUMBER_SUFFIX}"),
+            *self.folder.glob(f"*{MISSED_SUFFIX}"),
+        ]
+        for plain in sorted(plain_files):
             age = _age_s(plain, now)
             if age is None or age < settle:
                 continue  # the dialplan may still be writing it
@@ -130,19 +155,59 @@ class VoicemailSweep:
                     sealed = self.vault.encrypt(number) if number else b""
                 except InvalidPhoneNumber:
                     sealed = b""  # "anonymous", "unknown": nobody to call back
-                _write_atomically(plain.with_suffix(SEALED_SUFFIX), sealed, like=plain)
+                target = SEALED_SUFFIX if plain.suffix == NUMBER_SUFFIX else MISSED_SEALED_SUFFIX
+                _write_atomically(plain.with_suffix(target), sealed, like=plain)
                 plain.unlink(missing_ok=True)
             except OSError as exc:
                 self._failed(plain, exc)
             else:
                 self._failing.pop(plain.name, None)
-        for sealed_file in sorted(self.folder.glob(f"*{SEALED_SUFFIX}")):
+        beside = [
+            *self.folder.glob(f"*{SEALED_SUFFIX}"),
+            *self.folder.glob(f"*{CALLBACK_SUFFIX}"),
+        ]
+        for sealed_file in sorted(beside):
             age = _age_s(sealed_file, now)
             if sealed_file.with_suffix(".wav").exists() or age is None:
                 continue
             if age >= ORPHAN_AFTER.total_seconds():
                 sealed_file.unlink(missing_ok=True)
                 logger.info("voicemail %s: number without a recording removed", sealed_file.stem)
+
+    def _queue_missed_calls(self, session: Session) -> None:
+        """A callback request for each sealed missed call, at the time the call came."""
+        for sealed in sorted(self.folder.glob(f"*{MISSED_SEALED_SUFFIX}")):
+            try:
+                token = sealed.read_bytes()
+                asked_at = datetime.fromtimestamp(sealed.stat().st_mtime, tz=UTC)
+                try:
+                    number = self.vault.decrypt(token) if token else ""
+                except DecryptionFailed:
+                    number = ""
+                decision = None
+                if number:
+                    with session.begin_nested():
+                        decision = queue_callback(
+                            session,
+                            self.vault,
+                            now=asked_at,
+                            number=number,
+                            caller_id=None,
+                            source=CallbackSource.missed_call,
+                            settings=self.settings.callback,
+                        )
+            except (OSError, SQLAlchemyError) as exc:
+                self._failed(sealed, exc)
+                continue
+            self._failing.pop(sealed.name, None)
+            if decision is None:
+                logger.info("missed call %s: no number to call back; dropped", sealed.stem)
+            elif decision.created:
+                # Kept until the next sweep finds the request committed (it merges then).
+                self.missed_calls += 1
+                logger.info("missed call %s: callback %s queued", sealed.stem, decision.request_id)
+                continue
+            sealed.unlink(missing_ok=True)
 
     def _number(self, audio: Path) -> str:
         plain, sealed = audio.with_suffix(NUMBER_SUFFIX), audio.with_suffix(SEALED_SUFFIX)
@@ -157,16 +222,32 @@ class VoicemailSweep:
             return plain.read_text(encoding="utf-8", errors="replace").strip()
         return ""
 
+    def _callback_request(self, session: Session, audio: Path) -> CallbackRequest | None:
+        """The callback request this voicemail was left on, if it was a callback."""
+        marker = audio.with_suffix(CALLBACK_SUFFIX)
+        if not marker.is_file():
+            return None
+        text = marker.read_text(encoding="utf-8", errors="replace").strip()
+        request = session.get(CallbackRequest, int(text)) if text.isdigit() else None
+        if request is None:
+            logger.warning("voicemail %s: its callback request is unknown", audio.stem)
+        return request
+
     def _ingest(self, session: Session, audio: Path, now: datetime) -> None:
-        number = self._number(audio)
-        caller = caller_for_number(session, self.vault, number, now=now)
         call = session.scalar(select(Call).where(Call.asterisk_uniqueid == audio.stem))
+        request = self._callback_request(session, audio)
+        if call is not None and call.caller_id is not None:
+            caller = _caller_of(session, call)
+        elif request is not None:
+            caller = session.get(Caller, request.caller_id)
+        else:
+            caller = caller_for_number(session, self.vault, self._number(audio), now=now)
         case = None
         if call is None:
             call = Call(
                 asterisk_uniqueid=audio.stem,
                 caller_id=caller.id if caller else None,
-                direction=CallDirection.inbound,
+                direction=CallDirection.callback if request else CallDirection.inbound,
                 started_at=datetime.fromtimestamp(audio.stat().st_mtime, tz=now.tzinfo),
                 menu_path=[],
             )
@@ -179,11 +260,18 @@ class VoicemailSweep:
         call.menu_path = [*call.menu_path, ["fallback_voicemail"]]
         if call.outcome is not CallOutcome.reported:
             call.outcome = CallOutcome.fallback_voicemail
+        if request is not None and request.state in (
+            CallbackState.pending,
+            CallbackState.dialing,
+        ):
+            # She answered our callback: no further attempt.
+            request.move_to(CallbackState.answered, now)
+            request.answered_call_id = call.id
         if case is None:
             case = create_report_case(
                 session,
                 now=now,
-                caller=caller if caller is not None else _caller_of(session, call),
+                caller=caller,
                 call_id=call.id,
                 incomplete=True,
             )

@@ -13,7 +13,14 @@ from sqlalchemy import select
 from core.db import Database
 from core.models import Call, CallbackRequest, Caller, Case, ContentItem, Job, Recording
 from core.settings import Settings
-from core.states import CallbackState, CallDirection, CallOutcome, ContentStatus, JobState
+from core.states import (
+    CallbackSource,
+    CallbackState,
+    CallDirection,
+    CallOutcome,
+    ContentStatus,
+    JobState,
+)
 from tests.ivr.conftest import HotlineSite
 from tests.ivr.harness import (
     Await,
@@ -377,3 +384,138 @@ def test_fallback_voicemail_when_the_server_is_down_is_ingested_later(
         recording = s.scalars(select(Recording).where(Recording.case_id == case.id)).one()
         assert recording.duration_s >= 0.8 * seconds
         assert s.scalars(select(Job).where(Job.kind == "transcribe")).first() is not None
+
+
+def _dialplan_uniqueid(events: str, user_event: str) -> str:
+    """The Asterisk unique id of the channel that sent ``user_event``."""
+    for block in events.split("\r\n\r\n"):
+        if "Event: UserEvent" in block and f"UserEvent: {user_event}" in block:
+            fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+            return fields["Uniqueid"]
+    raise AssertionError(f"no {user_event} event: {events[-1500:]}")
+
+
+def test_missed_call_while_the_server_is_down_is_rejected_unanswered_and_queued_later(
+    hotline_site: HotlineSite, site_db: tuple[Settings, Database]
+) -> None:
+    from core.security import PhoneVault
+    from ivr.voicemail import VoicemailSweep
+
+    settings, db = site_db
+    folder = settings.data_dir / "voicemail"
+    # Nothing listens on the AGI port: two missed calls from her, a minute apart at most.
+    replies = [
+        hotline_site.asterisk.ami(
+            {"Action": "Events", "EventMask": "call,user"},
+            {
+                "Action": "Originate",
+                "Channel": "Local/s@desbumi-missed",
+                "Application": "Wait",
+                "Data": "1",
+                "CallerID": f"+{NUMBER_DIGITS}",
+                "Async": "true",
+            },
+            settle_s=10,
+            until=r"Event: HangupRequest\r\n(?:[^\r\n]+\r\n)*?Cause: 21",
+        )
+        for _ in range(2)
+    ]
+    uniqueids = []
+    for reply in replies:
+        assert "Status: FAILURE" in reply, reply[-1500:]
+        # Still never answered (free for her) and rejected with cause 21.
+        blocks = reply.split("\r\n\r\n")
+        missed_leg = [b for b in blocks if "Channel: Local/s@desbumi-missed-" in b]
+        assert missed_leg and not any("ChannelState: 6" in b for b in missed_leg)
+        assert any("Event: HangupRequest" in b and "Cause: 21" in b for b in missed_leg)
+        uniqueid = _dialplan_uniqueid(reply, "DesbumiMissed")
+        assert (folder / f"{uniqueid}.missed").read_text().strip() == f"+{NUMBER_DIGITS}"
+        uniqueids.append(uniqueid)
+
+    # The server is back: the scheduler's sweep queues ONE callback for both calls.
+    sweep = VoicemailSweep(settings, PhoneVault(settings.require_secret()))
+    with db.transaction() as s:
+        sweep.run(s, datetime.now(UTC))
+    ours = [p for p in folder.iterdir() if p.name.split(".missed")[0] in uniqueids]
+    assert ours and all(NUMBER_DIGITS.encode() not in p.read_bytes() for p in ours)
+    assert not any(p.suffix == ".missed" for p in ours), "the plain-text number must go"
+    with db.read_session() as s:
+        request = s.scalars(select(CallbackRequest)).one()
+        assert request.state is CallbackState.pending
+        caller = s.get(Caller, request.caller_id)
+        assert caller is not None
+        vault = PhoneVault(settings.require_secret())
+        assert vault.decrypt(caller.phone_encrypted) == f"+{NUMBER_DIGITS}"
+    with db.transaction() as s:
+        sweep.run(s, datetime.now(UTC))
+    assert [p for p in folder.iterdir() if p.name.split(".missed")[0] in uniqueids] == []
+    with db.read_session() as s:
+        assert len(s.scalars(select(CallbackRequest)).all()) == 1
+
+
+def test_fallback_voicemail_on_a_callback_while_the_server_is_down_goes_to_the_callee(
+    hotline_site: HotlineSite, site_db: tuple[Settings, Database]
+) -> None:
+    from core.callers import register_caller
+    from core.security import PhoneVault
+    from ivr.voicemail import VoicemailSweep
+
+    settings, db = site_db
+    vault = PhoneVault(settings.require_secret())
+    now = datetime.now(UTC)
+    with db.transaction() as s:
+        callee = register_caller(s, vault, f"+{NUMBER_DIGITS}", now=now)
+        request = CallbackRequest(
+            caller_id=callee.id,
+            phone_hash=callee.phone_hash,
+            source=CallbackSource.missed_call,
+            state=CallbackState.dialing,
+            attempts=1,
+            due_at=now + timedelta(minutes=10),
+            created_at=now,
+            updated_at=now,
+        )
+        s.add(request)
+        s.flush()
+        callee_id, request_id = callee.id, request.id
+    spoken, seconds = speech(hotline_site, "callback", "Saya ingin melapor, gaji saya ditahan.")
+    # What the dialer originates (into desbumi-callback, the request's id on the channel,
+    # the hotline's own caller id), while nothing listens on the AGI port.
+    events = hotline_site.asterisk.ami(
+        {"Action": "Events", "EventMask": "call,user"},
+        {
+            "Action": "Originate",
+            "Channel": "Local/callback@speaker",
+            "Context": "desbumi-callback",
+            "Exten": "s",
+            "Priority": "1",
+            "CallerID": "+62215550100",
+            "Variable": f"DESBUMI_CALLBACK={request_id}",
+            "Async": "true",
+        },
+        settle_s=seconds + 30,
+        until=r"Event: Hangup\r\n(?:[^\r\n]+\r\n)*?Channel: Local/callback@speaker-\w+;1",
+    )
+    uniqueid = _dialplan_uniqueid(events, "DesbumiFallback")
+    audio = settings.data_dir / "voicemail" / f"{uniqueid}.wav"
+    assert audio.is_file(), "the dialplan recorded no voicemail"
+    assert not audio.with_suffix(".caller").exists(), "our own number is not hers"
+    assert audio.with_suffix(".callback").read_text().strip() == str(request_id)
+    sweep = VoicemailSweep(settings, vault)
+    with db.transaction() as s:
+        assert sweep.run(s, datetime.now(UTC)) >= 1
+    with db.transaction() as s:
+        sweep.run(s, datetime.now(UTC))
+    assert not audio.with_suffix(".callback").exists()
+    with db.read_session() as s:
+        call = s.scalars(select(Call).where(Call.asterisk_uniqueid == uniqueid)).one()
+        assert call.direction is CallDirection.callback
+        assert call.caller_id == callee_id
+        case = s.scalars(select(Case).where(Case.call_id == call.id)).one()
+        assert case.caller_id == callee_id
+        recording = s.scalars(select(Recording).where(Recording.case_id == case.id)).one()
+        assert recording.duration_s >= 0.8 * seconds
+        answered = s.get(CallbackRequest, request_id)
+        assert answered is not None and answered.state is CallbackState.answered
+        assert answered.answered_call_id == call.id
+        assert s.scalars(select(Caller.id)).all() == [callee_id], "no caller for our number"
