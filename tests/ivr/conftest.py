@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from core.db import Database
+from core.settings import Settings
 from tests.conftest import REPO
 
 SANDBOX = REPO / "tools" / "asterisk-sandbox.sh"
@@ -155,3 +157,18 @@ def hotline_site(asterisk: Asterisk) -> HotlineSite:
     host = inner / "data"
     host.mkdir(parents=True, exist_ok=True)
     return HotlineSite(asterisk, host, Path("/") / host.relative_to(root))
+
+
+@pytest.fixture
+def site_db(
+    hotline_site: HotlineSite, database_url: str, tmp_path: Path
+) -> Iterator[tuple[Settings, Database]]:
+    """Settings for ``hotline_site`` (the default menu), its database, and the dialplan."""
+    # Imported here: the harness imports this module (HotlineSite).
+    from tests.ivr.harness import install_dialplan, site_settings
+
+    settings = site_settings(hotline_site, database_url, tmp_path)
+    database = Database.from_settings(settings)
+    install_dialplan(hotline_site, settings)
+    yield settings, database
+    database.dispose()

@@ -83,11 +83,36 @@ class Silence:
 
 
 @dataclass(frozen=True)
+class Listen:
+    """Record what the caller hears for ``seconds`` into ``<data_dir>/heard/<name>.wav``."""
+
+    name: str
+    seconds: float
+
+
+@dataclass(frozen=True)
 class HangUp:
     pass
 
 
-Step = Await | Press | Say | Silence | HangUp
+Step = Await | Press | Say | Silence | Listen | HangUp
+
+
+def up_to_the_beep(problem: str, country: str, village: str) -> list[Step]:
+    """Option 2, consent, the three keypad hints, then wait for the recording to start."""
+    return [
+        Await("play", "main-menu"),
+        Press("2"),
+        Await("play", "consent"),
+        Press("1"),
+        Await("play", "hint-problem"),
+        Press(problem),
+        Await("play", "hint-country"),
+        Press(country),
+        Await("listen", "digits"),
+        Press(village),
+        Await("record"),
+    ]
 
 
 @dataclass
@@ -196,6 +221,15 @@ class Harness:
                     await channel.stream_file(path, "")
                 case Silence(seconds):
                     await channel.exec("Playback", f"silence/{seconds}")
+                case Listen(name, seconds):
+                    (self.settings.data_dir / "heard").mkdir(exist_ok=True)
+                    await channel.record_file(
+                        str(self.site.asterisk_dir / "heard" / name),
+                        "wav",
+                        escape_digits="",
+                        max_ms=int(seconds * 1000),
+                        beep=False,
+                    )
                 case HangUp():
                     await channel.hangup()
                     return

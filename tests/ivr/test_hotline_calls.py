@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,26 +27,13 @@ from tests.ivr.harness import (
     Harness,
     Press,
     Say,
-    Step,
-    install_dialplan,
     serve,
-    site_settings,
     speech,
+    up_to_the_beep,
 )
 
 pytestmark = pytest.mark.slow
 NUMBER_DIGITS = "6281234567890"
-
-
-@pytest.fixture
-def site_db(
-    hotline_site: HotlineSite, database_url: str, tmp_path: Path
-) -> Iterator[tuple[Settings, Database]]:
-    settings = site_settings(hotline_site, database_url, tmp_path)
-    database = Database.from_settings(settings)
-    install_dialplan(hotline_site, settings)
-    yield settings, database
-    database.dispose()
 
 
 def _approved(db: Database, topic: str, slug: str, text: str, version: int = 1) -> None:
@@ -131,23 +117,6 @@ def test_information_by_topic_then_quick_exit(
         assert NUMBER_DIGITS.encode() not in caller.phone_encrypted
 
 
-def _up_to_the_beep(problem: str, country: str, village: str) -> list[Step]:
-    """Option 2, consent, the three keypad hints, then wait for the recording to start."""
-    return [
-        Await("play", "main-menu"),
-        Press("2"),
-        Await("play", "consent"),
-        Press("1"),
-        Await("play", "hint-problem"),
-        Press(problem),
-        Await("play", "hint-country"),
-        Press(country),
-        Await("listen", "digits"),
-        Press(village),
-        Await("record"),
-    ]
-
-
 def test_report_with_real_speech_is_stored_with_its_job(
     hotline_site: HotlineSite, site_db: tuple[Settings, Database]
 ) -> None:
@@ -165,7 +134,7 @@ def test_report_with_real_speech_is_stored_with_its_job(
         traces.append(
             await harness.call(
                 [
-                    *_up_to_the_beep(problem="2", country="1", village="1234#"),
+                    *up_to_the_beep(problem="2", country="1", village="1234#"),
                     Say(spoken),
                     Press("#"),
                     Await("play", "record-confirm"),
@@ -215,7 +184,7 @@ def test_hangup_while_recording_keeps_the_partial_recording(
     async def body() -> None:
         await harness.call(
             [
-                *_up_to_the_beep(problem="3", country="2", village="#"),
+                *up_to_the_beep(problem="3", country="2", village="#"),
                 Say(spoken),
                 HangUp(),
             ]
