@@ -36,7 +36,7 @@ from core.retention import retention_task
 from core.settings import Settings
 from core.worker import Handler, Worker
 from desbumi import __version__
-from ivr.app import ami_connection, build_hotline, hotline_tasks, keep_prompts_fresh
+from ivr.app import ami_connection, build_hotline, hotline_tasks, warm_prompts
 from ivr.fastagi import FastAgiServer
 from transcription import service as transcription
 from transcription.service import TranscriptionHandler
@@ -190,7 +190,7 @@ class Runtime:
             # Prompts are synthesised ahead of the first call; calls do not wait for it.
             background.append(
                 asyncio.create_task(
-                    asyncio.to_thread(keep_prompts_fresh, hotline, self.stop_threads),
+                    asyncio.to_thread(warm_prompts, hotline, self.stop_threads),
                     name="prompt warm-up",
                 )
             )

@@ -15,7 +15,7 @@ from ivr.ami import AmiConnection
 from ivr.callbacks import CallbackDialer
 from ivr.engine import MenuEngine, Observer
 from ivr.menu import LanguageNode, Menu, load_menu, prompt_keys
-from ivr.prompts import DIGIT_KEYS, RESCAN_S, PromptLibrary
+from ivr.prompts import DIGIT_KEYS, PromptLibrary
 from ivr.service import Hotline
 from ivr.store import HotlineStore, StoreProcess
 from ivr.voicemail import VoicemailSweep
@@ -82,17 +82,6 @@ def warm_prompts(hotline: Hotline, stop: threading.Event | None = None) -> int:
     else:
         logger.info("prompts ready in %s (%s missing)", ", ".join(languages), missing)
     return missing
-
-
-def keep_prompts_fresh(hotline: Hotline, stop: threading.Event) -> None:
-    """Warm the prompts, then pick up recorded prompts added or replaced while the hotline
-    runs (every RESCAN_S) until ``stop``: no restart is needed for a new recording."""
-    warm_prompts(hotline, stop)
-    while not stop.wait(RESCAN_S):
-        try:
-            hotline.engine.prompts.rescan()
-        except Exception as exc:  # a bad file must not end the rescans
-            logger.error("prompt rescan failed: %s", type(exc).__name__)
 
 
 def hotline_tasks(settings: Settings, ami: AmiConnection | None) -> list[PeriodicTask]:

@@ -9,8 +9,8 @@ way. Asterisk may see the data directory under another path (a container, the te
 chroot): ``asterisk_data_dir``.
 
 Each prompt is resolved once and then looked up (no disk access while a call waits);
-:meth:`PromptLibrary.rescan`, run every :data:`RESCAN_S` by the warm-up thread, picks up a
-recording added, replaced or removed while the hotline runs.
+:meth:`PromptLibrary.rescan` resolves them again (a recording added, replaced or removed),
+off the event loop. Nothing runs it periodically yet: a new recording needs a restart.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ TELEPHONE_RECORDINGS = ("sln", "ulaw", "gsm")
 # Converted by ffmpeg first: what a centre records prompts with.
 CONVERTED_RECORDINGS = ("wav", "m4a", "mp3", "ogg", "opus", "amr", "aac", "flac", "3gp")
 RECORDED_FORMATS = TELEPHONE_RECORDINGS + CONVERTED_RECORDINGS
-RESCAN_S = 30.0
 DIGIT_KEYS = tuple(f"digit-{d}" for d in "0123456789")
 
 
