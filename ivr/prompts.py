@@ -8,9 +8,8 @@ hash). Content items are their uploaded recording, else their text synthesised t
 way. Asterisk may see the data directory under another path (a container, the test
 chroot): ``asterisk_data_dir``.
 
-Each prompt is resolved once and then looked up (no disk access while a call waits);
-:meth:`PromptLibrary.rescan` resolves them again (a recording added, replaced or removed),
-off the event loop. Nothing runs it periodically yet: a new recording needs a restart.
+Each prompt is resolved once and then looked up (no disk access while a call waits): a
+recording added or replaced is played after a restart.
 """
 
 from __future__ import annotations
@@ -123,24 +122,6 @@ class PromptLibrary:
         if text is None or language not in VOICES:
             raise PromptMissing(f"prompt {key!r} has no recording or text in {language!r}")
         return self.speech(text, language)
-
-    def rescan(self) -> int:
-        """Resolve every prompt played so far again (recordings added, replaced or removed
-        since); returns how many changed. Not on the event loop: it may convert or
-        synthesise."""
-        changed = 0
-        for key, language in list(self._resolved):
-            try:
-                path = self._resolve(key, language)
-            except PromptMissing as exc:
-                logger.warning("prompt no longer available: %s", exc)
-                continue
-            if self._resolved.get((key, language)) != path:
-                with self._lock:
-                    self._resolved[(key, language)] = path
-                changed += 1
-                logger.info("prompt %s/%s is now %s", language, key, Path(path).name)
-        return changed
 
     def speech(self, text: str, language: str) -> str:
         """Synthesised ``text`` (cached by content hash) as an Asterisk path."""
