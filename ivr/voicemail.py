@@ -178,12 +178,8 @@ class VoicemailSweep:
         """A callback request for each sealed missed call, at the time the call came."""
         for sealed in sorted(self.folder.glob(f"*{MISSED_SEALED_SUFFIX}")):
             try:
-                token = sealed.read_bytes()
                 asked_at = datetime.fromtimestamp(sealed.stat().st_mtime, tz=UTC)
-                try:
-                    number = self.vault.decrypt(token) if token else ""
-                except DecryptionFailed:
-                    number = ""
+                number = self._unseal(sealed)
                 decision = None
                 if number:
                     with session.begin_nested():
@@ -212,15 +208,20 @@ class VoicemailSweep:
     def _number(self, audio: Path) -> str:
         plain, sealed = audio.with_suffix(NUMBER_SUFFIX), audio.with_suffix(SEALED_SUFFIX)
         if sealed.is_file():
-            token = sealed.read_bytes()
-            try:
-                return self.vault.decrypt(token) if token else ""
-            except DecryptionFailed:
-                logger.warning("voicemail %s: its number does not decrypt", audio.stem)
-                return ""
+            return self._unseal(sealed)
         if plain.is_file():
             return plain.read_text(encoding="utf-8", errors="replace").strip()
         return ""
+
+    def _unseal(self, sealed: Path) -> str:
+        """The number in a file the sweep sealed; "" when there was none or it does not
+        decrypt (logged without the number)."""
+        token = sealed.read_bytes()
+        try:
+            return self.vault.decrypt(token) if token else ""
+        except DecryptionFailed:
+            logger.warning("voicemail %s: its number does not decrypt", sealed.stem)
+            return ""
 
     def _callback_request(self, session: Session, audio: Path) -> CallbackRequest | None:
         """The callback request this voicemail was left on, if it was a callback."""
