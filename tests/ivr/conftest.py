@@ -14,12 +14,17 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from core.callers import register_caller
 from core.db import Database
+from core.models import CallbackRequest
+from core.security import PhoneVault
 from core.settings import Settings
+from core.states import CallbackSource, CallbackState
 from tests.conftest import REPO
 
 SANDBOX = REPO / "tools" / "asterisk-sandbox.sh"
@@ -172,3 +177,25 @@ def site_db(
     install_dialplan(hotline_site, settings)
     yield settings, database
     database.dispose()
+
+
+def dialing_callback(
+    db: Database, vault: PhoneVault, number: str, now: datetime
+) -> tuple[int, int]:
+    """A missed-call callback to ``number`` that the dialer is ringing (its first attempt):
+    (the caller's id, the request's id)."""
+    with db.transaction() as session:
+        caller = register_caller(session, vault, number, now=now)
+        request = CallbackRequest(
+            caller_id=caller.id,
+            phone_hash=caller.phone_hash,
+            source=CallbackSource.missed_call,
+            state=CallbackState.dialing,
+            attempts=1,
+            due_at=now + timedelta(minutes=10),
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(request)
+        session.flush()
+        return caller.id, request.id

@@ -13,14 +13,13 @@ from core.db import Database
 from core.models import Call, CallbackRequest, Caller, Case, ContentItem, Job, Recording
 from core.settings import Settings
 from core.states import (
-    CallbackSource,
     CallbackState,
     CallDirection,
     CallOutcome,
     ContentStatus,
     JobState,
 )
-from tests.ivr.conftest import HotlineSite
+from tests.ivr.conftest import HotlineSite, dialing_callback
 from tests.ivr.harness import (
     Await,
     HangUp,
@@ -425,28 +424,13 @@ def test_missed_call_while_the_server_is_down_is_rejected_unanswered_and_queued_
 def test_fallback_voicemail_on_a_callback_while_the_server_is_down_goes_to_the_callee(
     hotline_site: HotlineSite, site_db: tuple[Settings, Database]
 ) -> None:
-    from core.callers import register_caller
     from core.security import PhoneVault
     from ivr.voicemail import VoicemailSweep
 
     settings, db = site_db
     vault = PhoneVault(settings.require_secret())
     now = datetime.now(UTC)
-    with db.transaction() as s:
-        callee = register_caller(s, vault, f"+{NUMBER_DIGITS}", now=now)
-        request = CallbackRequest(
-            caller_id=callee.id,
-            phone_hash=callee.phone_hash,
-            source=CallbackSource.missed_call,
-            state=CallbackState.dialing,
-            attempts=1,
-            due_at=now + timedelta(minutes=10),
-            created_at=now,
-            updated_at=now,
-        )
-        s.add(request)
-        s.flush()
-        callee_id, request_id = callee.id, request.id
+    callee_id, request_id = dialing_callback(db, vault, f"+{NUMBER_DIGITS}", now)
     spoken, seconds = speech(hotline_site, "callback", "Saya ingin melapor, gaji saya ditahan.")
     # What the dialer originates (into desbumi-callback, the request's id on the channel,
     # the hotline's own caller id), while nothing listens on the AGI port.

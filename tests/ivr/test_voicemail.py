@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from core.callers import register_caller
 from core.db import Database
 from core.models import Call, CallbackRequest, Caller, Case, Recording
 from core.security import PhoneVault
@@ -25,6 +24,7 @@ from core.states import CallbackSource, CallbackState, CallDirection
 from ivr.store import HotlineStore
 from ivr.voicemail import ORPHAN_AFTER, VoicemailSweep
 from tests.conftest import TEST_SECRET
+from tests.ivr.conftest import dialing_callback
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 NUMBER = "+6281234500077"
@@ -258,22 +258,7 @@ def test_a_missed_call_noted_by_the_dialplan_merges_with_one_the_server_stored(
 def test_a_voicemail_left_on_a_callback_goes_to_the_caller_called_back(
     settings: Settings, db: Database
 ) -> None:
-    vault = PhoneVault(TEST_SECRET)
-    with db.transaction() as s:
-        caller = register_caller(s, vault, NUMBER, now=NOW)
-        request = CallbackRequest(
-            caller_id=caller.id,
-            phone_hash=caller.phone_hash,
-            source=CallbackSource.missed_call,
-            state=CallbackState.dialing,
-            attempts=1,
-            due_at=NOW + timedelta(minutes=10),
-            created_at=NOW - timedelta(minutes=5),
-            updated_at=NOW,
-        )
-        s.add(request)
-        s.flush()
-        caller_id, request_id = caller.id, request.id
+    caller_id, request_id = dialing_callback(db, PhoneVault(TEST_SECRET), NUMBER, NOW)
     # The dialplan on the originated call: the request's id, and no number (the
     # channel's caller id is the hotline's own).
     marker = _folder(settings) / "1700000005.1.callback"
