@@ -183,10 +183,7 @@ class PromptSynthesizer:
         with self._lock, tempfile.TemporaryDirectory(dir=base.parent) as tmp:
             wav = Path(tmp) / "speech.wav"
             _engine_thread().synthesize(spoken, voice, wav)
-            self._encode(wav, Path(tmp) / "out")
-            for fmt in TELEPHONE_FORMATS:
-                # Rename into place: Asterisk never plays a half-written file.
-                (Path(tmp) / f"out.{fmt}").replace(result.path(fmt))
+            self._install(wav, result, Path(tmp))
             self.synthesised += 1
         return result
 
@@ -203,10 +200,15 @@ class PromptSynthesizer:
             return result
         base.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=base.parent) as tmp:
-            self._encode(source, Path(tmp) / "out")
-            for fmt in TELEPHONE_FORMATS:
-                (Path(tmp) / f"out.{fmt}").replace(result.path(fmt))
+            self._install(source, result, Path(tmp))
         return result
+
+    def _install(self, source: Path, result: Prompt, tmp: Path) -> None:
+        """``source`` encoded in ``tmp``, then renamed into place as ``result``'s files:
+        Asterisk never plays a half-written file."""
+        self._encode(source, tmp / "out")
+        for fmt in TELEPHONE_FORMATS:
+            (tmp / f"out.{fmt}").replace(result.path(fmt))
 
     def _encode(self, wav: Path, base: Path) -> None:
         command = [self.ffmpeg, "-nostdin", "-v", "error", "-y", "-i", str(wav)]
