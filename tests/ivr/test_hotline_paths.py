@@ -44,11 +44,9 @@ def _calls(harness: Harness, *scripts: list[Step]) -> list[Trace]:
         for steps in scripts:
             traces.append(await harness.call(steps))
 
-    serve(harness, body())
+    serve(harness, body())  # which checks that Asterisk played every prompt
     assert harness.caller_errors == []
-    stats = harness.hotline.engine.stats
-    assert stats.missing_prompts == 0
-    assert not stats.errors
+    assert not harness.hotline.engine.stats.errors
     return traces
 
 
