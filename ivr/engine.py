@@ -254,8 +254,10 @@ class MenuEngine:
         return ""
 
     def _with_quick_exit(self, escape: str) -> str:
+        """Every prompt but the quick-exit message itself gives way to the quick-exit key:
+        an overheard caller must be able to end the call whatever she is hearing."""
         key = self.menu.quick_exit_key
-        return escape if key in escape or not escape else escape + key
+        return escape if key in escape else escape + key
 
     def _check_quick_exit(self, digit: str) -> str:
         if digit == self.menu.quick_exit_key:
@@ -275,7 +277,6 @@ class MenuEngine:
         timeout_s: float,
         retries: int,
         *,
-        quick_exit: bool = True,
         invalid_prompt: str = "invalid-choice",
     ) -> str:
         """Play ``prompts`` and return a key from ``valid``; "" after ``retries`` failures.
@@ -294,8 +295,7 @@ class MenuEngine:
                     break
             if digit in ("", "#"):
                 digit = await self._wait_key(state, timeout_s)
-            if quick_exit and digit == self.menu.quick_exit_key:
-                raise QuickExit
+            self._check_quick_exit(digit)
             if digit and digit in valid:
                 self._emit(state, "key", digit)
                 return digit
@@ -617,7 +617,10 @@ class MenuEngine:
                 choice = "2"
             if choice == "1":
                 await self._play_keys(state, ["record-playback"], "#")
-                await self._stream(state, "own-recording", self.prompts.asterisk_path(target), "#")
+                own = self.prompts.asterisk_path(target)
+                self._check_quick_exit(
+                    await self._stream(state, "own-recording", own, self._with_quick_exit("#"))
+                )
                 continue
             return choice or "3"
 

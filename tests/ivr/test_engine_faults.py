@@ -79,7 +79,7 @@ class FakeAsterisk:
             key = queue.pop(0) if queue else ""
             if verb == "GET DATA":
                 return f"200 result={key}"
-            return f"200 result={ord(key) if key else 0} endpos=8000"
+            return self.stream_result(command, key)
         if verb == "WAIT FOR":
             queue = self.keys["(wait)"]
             return f"200 result={ord(queue.pop(0)) if queue else 0}"
@@ -89,6 +89,13 @@ class FakeAsterisk:
         if verb == "CHANNEL STATUS":
             return "200 result=6"
         return "200 result=1" if words[0] in ("HANGUP", "SET", "GET") else "200 result=0"
+
+    @staticmethod
+    def stream_result(command: str, key: str) -> str:
+        """As Asterisk does, a key that is not an escape digit of STREAM FILE is ignored."""
+        escape = command.split()[3].strip('"') if len(command.split()) > 3 else ""
+        pressed = key if key and key in escape else ""
+        return f"200 result={ord(pressed) if pressed else 0} endpos=8000"
 
     async def call(self, port: int, n: int = 1) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -302,6 +309,62 @@ def test_quick_exit_during_the_recording_stores_it_and_says_nothing_of_it(
         assert s.scalars(select(Case)).one().incomplete is True
         assert s.scalars(select(Recording)).one().partial is True
         assert s.scalars(select(Call)).one().outcome is CallOutcome.quick_exit
+
+
+def _press_during(peer: FakeAsterisk, played: Callable[[str], bool], key: str) -> None:
+    """The caller presses ``key`` while the first file that ``played`` picks is playing."""
+    normal = peer.reply
+    pressed = []
+
+    def reply(command: str) -> Reply:
+        answer = normal(command)
+        if command.startswith("STREAM FILE") and not pressed and played(command.split()[2]):
+            pressed.append(command)
+            return peer.stream_result(command, key)
+        return answer
+
+    peer.reply = reply  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize(
+    ("keys", "empty_first_take", "interrupted"),
+    [
+        # Listening to her own recording (option 1 after recording).
+        ({**REPORT_KEYS, "record-confirm": ["1", "3"]}, False, "/recordings/"),
+        # Her case number being read out.
+        (REPORT_KEYS, False, "/digit-"),
+        # The apology for a wrong key.
+        ({**REPORT_KEYS, "main-menu": ["5", "2"]}, False, "/invalid-choice"),
+        # "Nothing was recorded, please try again".
+        (REPORT_KEYS, True, "/record-empty"),
+    ],
+    ids=["own-recording", "case-number", "wrong-key-apology", "empty-recording-apology"],
+)
+def test_the_quick_exit_key_ends_the_call_whatever_she_is_hearing(
+    hotline: Hotline,
+    db: Database,
+    keys: dict[str, list[str]],
+    empty_first_take: bool,
+    interrupted: str,
+) -> None:
+    def on_record(path: Path, attempt: int) -> Reply:
+        if empty_first_take and attempt == 1:
+            return "200 result=0 (timeout) endpos=0"
+        wav(path, 1.5)
+        return "200 result=35 (dtmf) endpos=12000"
+
+    peer = FakeAsterisk(keys, on_record)
+    _press_during(peer, lambda path: interrupted in path, "9")
+    run_call(hotline, peer)
+    # The file she was hearing stopped, the harmless message followed, and nothing else.
+    assert any(interrupted in p for p in peer.paths[-2:-1]), peer.paths[-3:]
+    assert peer.played[-1] == "quick-exit"
+    assert hotline.engine.stats.quick_exits == 1
+    with db.read_session() as s:
+        assert s.scalars(select(Call)).one().outcome is CallOutcome.quick_exit
+        # What she reported before is kept.
+        if interrupted != "/invalid-choice":
+            assert len(s.scalars(select(Case)).all()) == 1
 
 
 def test_the_reference_is_read_twice_digit_by_digit(hotline: Hotline, db: Database) -> None:

@@ -255,6 +255,41 @@ def test_listen_then_record_again_then_send_keeps_only_the_last_recording(
     assert harness.hotline.engine.stats.reports == 1
 
 
+def test_quick_exit_while_she_hears_her_own_recording_keeps_it_and_says_nothing_more(
+    hotline_site: HotlineSite, site_db: tuple[Settings, Database]
+) -> None:
+    settings, db = site_db
+    take, _ = speech(
+        hotline_site, "overheard-take", "Majikan saya mengambil paspor saya dan tidak membayar."
+    )
+    harness = Harness(hotline_site, settings, db)
+    (trace,) = _calls(
+        harness,
+        [
+            *up_to_the_beep(problem="2", country="1", village="#"),
+            Say(take),
+            Press("#"),
+            Await("play", "record-confirm"),
+            Press("1"),
+            Await("play", "own-recording"),
+            Press("9"),
+            Await("hangup"),
+        ],
+    )
+    # Her recording stopped; only the harmless message followed: no case number.
+    assert trace.played()[-3:] == ["record-playback", "own-recording", "quick-exit"]
+    with db.read_session() as s:
+        case = s.scalars(select(Case)).one()
+        # She did not press "send": the report is kept, marked incomplete.
+        assert case.incomplete is True
+        recording = s.scalars(select(Recording)).one()
+        assert recording.case_id == case.id
+        assert (settings.data_dir / recording.path).is_file()
+        assert s.scalars(select(Job)).one().kind == "transcribe"
+        assert s.scalars(select(Call)).one().outcome is CallOutcome.quick_exit
+    assert harness.hotline.engine.stats.quick_exits == 1
+
+
 def _menu_with_short_silence(tmp_path: Path, silence_s: int) -> Path:
     """The default menu, its report ending after ``silence_s`` seconds of silence."""
     menu = yaml.safe_load(
