@@ -1,6 +1,7 @@
 """The database engine and sessions, for SQLite (one village server) and PostgreSQL.
 
-SQLite is opened in WAL mode with foreign keys on and a busy timeout. Its write
+SQLite is opened in WAL mode with foreign keys on and a busy timeout; on PostgreSQL the
+same setting is the ``lock_timeout``. Its write
 transactions start with ``BEGIN IMMEDIATE``: a deferred transaction that reads and then
 writes fails at once with SQLITE_BUSY when another process wrote in between, and the
 busy timeout does not help there. Read-only sessions (:meth:`Database.read_session`)
@@ -117,7 +118,13 @@ def create_db_engine(settings: Settings) -> Engine:
     else:
         options["pool_size"] = settings.database.pool_size
         options["pool_pre_ping"] = True
-        options["connect_args"] = {"connect_timeout": 5}
+        # The busy timeout's twin: a statement that waits longer for another transaction's
+        # lock fails (and, for a caller's report, goes to the spool) instead of hanging.
+        lock_timeout = settings.database.busy_timeout_ms
+        options["connect_args"] = {
+            "connect_timeout": 5,
+            "options": f"-c lock_timeout={int(lock_timeout)}",
+        }
     try:
         engine = create_engine(url, **options)
     except (ArgumentError, ImportError) as exc:

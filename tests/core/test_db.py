@@ -118,6 +118,33 @@ def test_sqlite_writers_take_the_lock_up_front(db: Database) -> None:
             other.dispose()
 
 
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_postgresql_writers_give_up_after_the_busy_timeout(db: Database) -> None:
+    """A writer that waits on another transaction's lock fails, it does not hang."""
+    other = Database.from_settings(
+        load_settings(
+            {
+                "DESBUMI_DATABASE__URL": str(db.engine.url.render_as_string(False)),
+                "DESBUMI_DATABASE__BUSY_TIMEOUT_MS": "200",
+            }
+        )
+    )
+    try:
+        with db.transaction() as holder:
+            holder.execute(text("LOCK TABLE districts IN ACCESS EXCLUSIVE MODE"))
+            with (
+                pytest.raises(OperationalError, match="lock timeout"),
+                other.transaction() as waiter,
+            ):
+                waiter.add(District(code="9", name="z", timezone="Asia/Jakarta"))
+                waiter.flush()
+        # Once the lock is gone the same writer succeeds.
+        with other.transaction() as waiter:
+            waiter.add(District(code="9", name="z", timezone="Asia/Jakarta"))
+    finally:
+        other.dispose()
+
+
 def test_unreachable_database_gives_one_line() -> None:
     settings = load_settings({"DESBUMI_DATABASE__URL": "postgresql://nobody:pw@127.0.0.1:1/none"})
     db = Database.from_settings(settings)
