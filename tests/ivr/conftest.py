@@ -25,7 +25,9 @@ from core.models import CallbackRequest
 from core.security import PhoneVault
 from core.settings import Settings
 from core.states import CallbackSource, CallbackState
+from ivr.service import Hotline
 from tests.conftest import REPO
+from tests.ivr.fake_asterisk import prompts_only_hotline
 
 SANDBOX = REPO / "tools" / "asterisk-sandbox.sh"
 AMI_USER, AMI_SECRET = "desbumi", "desbumi-test-secret"
@@ -199,3 +201,10 @@ def dialing_callback(
         session.add(request)
         session.flush()
         return caller.id, request.id
+
+
+@pytest.fixture
+def hotline(settings: Settings, db: Database) -> Iterator[Hotline]:
+    """The hotline for tests that play Asterisk's side themselves (fake_asterisk.py)."""
+    with prompts_only_hotline(settings, db) as built:
+        yield built
