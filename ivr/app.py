@@ -15,6 +15,7 @@ from ivr.ami import AmiConnection
 from ivr.callbacks import CallbackDialer
 from ivr.engine import MenuEngine, Observer
 from ivr.menu import LanguageNode, Menu, load_menu, prompt_keys
+from ivr.pending import PendingReports
 from ivr.prompts import DIGIT_KEYS, PromptLibrary
 from ivr.service import Hotline
 from ivr.store import HotlineStore, StoreProcess
@@ -38,6 +39,7 @@ ENGINE_PROMPTS = (
     "latest-intro",
     "latest-none",
     "system-error",
+    "report-kept",
     *DIGIT_KEYS,
 )
 
@@ -85,9 +87,10 @@ def warm_prompts(hotline: Hotline, stop: threading.Event | None = None) -> int:
 
 
 def hotline_tasks(settings: Settings, ami: AmiConnection | None) -> list[PeriodicTask]:
-    """The scheduler's hotline tasks: voicemail ingestion and, with AMI, the callbacks."""
+    """The scheduler's hotline tasks: voicemail ingestion, reports spooled while the
+    database was failing and, with AMI, the callbacks."""
     vault = PhoneVault(settings.require_secret())
-    tasks = [VoicemailSweep(settings, vault).task()]
+    tasks = [VoicemailSweep(settings, vault).task(), PendingReports(settings).task()]
     if ami is not None:
         tasks.append(CallbackDialer(settings.callback, settings.timezone, vault, ami).task())
     return tasks

@@ -36,6 +36,7 @@ from ivr.menu import (
     SegmentNode,
     TransferNode,
 )
+from ivr.pending import PendingReport, relative_recordings, spool_report
 from ivr.prompts import PromptLibrary, PromptMissing
 from ivr.store import CallRecord, ContentRef, HotlineStore
 
@@ -61,8 +62,10 @@ class _Draft:
 
     hints: dict[str, str] = field(default_factory=dict)
     recordings: list[Path] = field(default_factory=list)
-    # Written to the database; a later hangup must not store it a second time.
+    # Written to the database (or, when that failed, to the spool of pending reports);
+    # a later hangup must not store it a second time.
     stored: bool = False
+    spooled: bool = False
 
 
 class QuickExit(Exception):
@@ -97,6 +100,8 @@ class EngineStats:
     fallback_prompts: int = 0
     reports: int = 0
     partial_reports: int = 0
+    # Reports the database refused during the call, written to the spool instead.
+    spooled_reports: int = 0
     empty_recordings: int = 0
     no_content: int = 0
     quick_exits: int = 0
@@ -156,13 +161,24 @@ class MenuEngine:
             self._emit(state, "hangup", "caller")
             raise
         finally:
-            await self.store.run(
-                self.store.finish_call,
-                state.record.call_id,
-                state.outcome,
-                state.path,
-                state.language,
-            )
+            try:
+                await self.store.run(
+                    self.store.finish_call,
+                    state.record.call_id,
+                    state.outcome,
+                    state.path,
+                    state.language,
+                )
+            except Exception as exc:
+                # The call's end and path are lost, nothing she reported is (the report
+                # has its own transaction, or the spool): one line, and the call's own
+                # ending (a hangup, say) goes on.
+                self.stats.errors["call-end"] += 1
+                logger.error(
+                    "call_id=%s the call's end was not stored (%s)",
+                    state.call_id,
+                    type(exc).__name__,
+                )
             logger.info("call_id=%s ended: %s", state.call_id, state.outcome.value)
 
     def _default_language(self) -> str:
@@ -645,7 +661,8 @@ class MenuEngine:
         if silent:
             return
         if reference is None:
-            await self._play_keys(state, ["system-error"], "")
+            # Spooled: stored once the database is back, but she cannot hear its number.
+            await self._play_keys(state, ["report-kept" if draft.spooled else "system-error"], "")
         elif not lead_skipped:
             await self._say_reference(state, reference)
 
@@ -657,6 +674,7 @@ class MenuEngine:
         keep = existing[-1:] if existing else []
         if partial and len(existing) > 1:
             keep = existing[-2:]
+        reported_at = self.clock.now()
         try:
             report = await self.store.run(
                 self.store.submit_report,
@@ -668,18 +686,42 @@ class MenuEngine:
                 fmt=self.settings.hotline.record_format,
                 partial=partial,
             )
-        except Exception:
-            # The files stay on disk; the voicemail sweep cannot find them, so say so loudly.
+        except Exception as exc:
+            # The database failed her: the report goes to the spool, which the scheduler
+            # stores once the database is back (ivr/pending.py).
             self.stats.errors["report"] += 1
-            logger.exception(
-                "call_id=%s REPORT NOT STORED; recordings kept: %s",
-                state.call_id,
-                ", ".join(p.name for p in keep),
+            logger.error(
+                "call_id=%s report not stored (%s); spooling it", state.call_id, type(exc).__name__
             )
+            pending = PendingReport(
+                asterisk_id=state.call_id,
+                call_id=state.record.call_id,
+                caller_id=state.record.caller_id,
+                language=state.language,
+                hints=dict(draft.hints),
+                recordings=relative_recordings(self.settings.data_dir, keep),
+                fmt=self.settings.hotline.record_format,
+                partial=partial,
+                reported_at=reported_at,
+            )
+            try:
+                spooled = await asyncio.to_thread(spool_report, self.settings.data_dir, pending)
+            except Exception:
+                # Neither the database nor the disk: the recordings are all that is left.
+                logger.exception(
+                    "call_id=%s REPORT NOT STORED and not spooled; recordings kept: %s",
+                    state.call_id,
+                    ", ".join(p.name for p in keep),
+                )
+                return None
+            draft.stored = draft.spooled = True
+            self.stats.spooled_reports += 1
+            state.outcome = CallOutcome.reported
+            logger.info("call_id=%s report spooled as %s", state.call_id, spooled.name)
+            self._drop_superseded(files, keep)
             return None
         draft.stored = True
-        for superseded in set(files) - set(keep):
-            superseded.unlink(missing_ok=True)
+        self._drop_superseded(files, keep)
         self.stats.reports += 1
         if partial:
             self.stats.partial_reports += 1
@@ -693,6 +735,12 @@ class MenuEngine:
         )
         self._emit(state, "report", report.reference)
         return report.reference
+
+    @staticmethod
+    def _drop_superseded(files: list[Path], keep: list[Path]) -> None:
+        """The takes she recorded again: only the kept ones are part of her report."""
+        for superseded in set(files) - set(keep):
+            superseded.unlink(missing_ok=True)
 
     async def _say_reference(self, state: CallState, reference: str) -> None:
         """The digits after the lead (already played), then once more with its own lead."""

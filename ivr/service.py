@@ -53,12 +53,13 @@ class Hotline:
         what this process counted, bad input included."""
         stats = self.engine.stats
         logger.info(
-            "hotline: %s calls, %s reports (%s incomplete), %s missed calls; bad input: "
-            "%s invalid keys, %s timeouts, %s empty recordings, %s prompts not playable, "
-            "%s topics without content, %s quick exits, errors %s",
+            "hotline: %s calls, %s reports (%s incomplete, %s spooled), %s missed calls; "
+            "bad input: %s invalid keys, %s timeouts, %s empty recordings, "
+            "%s prompts not playable, %s topics without content, %s quick exits, errors %s",
             stats.calls,
             stats.reports,
             stats.partial_reports,
+            stats.spooled_reports,
             self.missed_calls,
             stats.invalid_keys,
             stats.timeouts,

@@ -318,82 +318,21 @@ class HotlineStore:
         fmt: str,
         partial: bool,
     ) -> Report:
-        """Case + Recording(s) + transcription Job(s) in ONE transaction.
-
-        With no recording at all (the caller hung up before speaking) the case is still
-        stored, incomplete: her number and keypad hints are a lead for a case worker.
-        """
-        now = self.clock.now()
-        village_code = hints.get("village", "")
+        """Case + Recording(s) + transcription Job(s) in ONE transaction (see store_report)."""
         with self.db.transaction() as session:
-            earlier = self._stored_report(session, recordings)
-            if earlier is not None:
-                return earlier
-            village_id = (
-                session.scalar(select(Village.id).where(Village.code == village_code))
-                if village_code
-                else None
-            )
-            caller = session.get(Caller, caller_id) if caller_id is not None else None
-            case = create_report_case(
+            report, _ = store_report(
                 session,
-                now=now,
-                caller=caller,
+                self.data_dir,
+                now=self.clock.now(),
                 call_id=call_id,
-                village_id=village_id,
+                caller_id=caller_id,
                 language=language,
-                keypad_hints=hints,
-                incomplete=partial,
+                hints=hints,
+                recordings=recordings,
+                fmt=fmt,
+                partial=partial,
             )
-            if caller is not None and village_id is not None and caller.home_village_id is None:
-                caller.home_village_id = village_id
-            stored = [
-                add_recording(
-                    session,
-                    path,
-                    data_dir=self.data_dir,
-                    fmt=fmt,
-                    now=now,
-                    language=language,
-                    case_id=case.id,
-                    call_id=call_id,
-                    partial=partial and index == len(recordings) - 1,
-                )
-                for index, path in enumerate(recordings)
-            ]
-            if not stored:
-                case.incomplete = True
-            call = session.get(Call, call_id)
-            if call is not None:
-                call.outcome = CallOutcome.reported
-                if village_id is not None:
-                    call.village_id = village_id
-            return Report(
-                case.id,
-                case.reference,
-                [r.id for r in stored],
-                sum(r.duration_s for r in stored),
-            )
-
-    def _stored_report(self, session: Session, recordings: list[Path]) -> Report | None:
-        """The report these recordings are already stored in, if any.
-
-        The helper process may die after its commit and before its answer; the engine then
-        asks again (StoreProcess.call), and one report must not become two cases.
-        """
-        if not recordings:
-            return None
-        first = stored_path(recordings[0], self.data_dir)
-        case_id = session.scalar(select(Recording.case_id).where(Recording.path == first).limit(1))
-        case = session.get(Case, case_id) if case_id is not None else None
-        if case is None:
-            return None
-        rows = session.scalars(
-            select(Recording).where(Recording.case_id == case.id).order_by(Recording.id)
-        ).all()
-        return Report(
-            case.id, case.reference, [r.id for r in rows], sum(r.duration_s for r in rows)
-        )
+            return report
 
     def request_callback(
         self,
@@ -487,6 +426,108 @@ def queue_callback(
     session.add(request)
     session.flush()
     return CallbackDecision(request.id, created=True)
+
+
+def store_report(
+    session: Session,
+    data_dir: Path,
+    *,
+    now: datetime,
+    call_id: int,
+    caller_id: int | None,
+    language: str,
+    hints: dict[str, str],
+    recordings: list[Path],
+    fmt: str,
+    partial: bool,
+) -> tuple[Report, bool]:
+    """Case + Recording(s) + transcription Job(s), in ``session``'s transaction, as
+    reported at ``now``. Returns the report and whether it is new: a report already
+    stored (the same recordings, or with none the same call and keypad hints) is
+    returned as it is, so a retry never makes one report two cases.
+
+    With no recording at all (the caller hung up before speaking) the case is still
+    stored, incomplete: her number and keypad hints are a lead for a case worker.
+    """
+    earlier = _stored_report(session, data_dir, call_id, hints, recordings)
+    if earlier is not None:
+        return earlier, False
+    village_code = hints.get("village", "")
+    village_id = (
+        session.scalar(select(Village.id).where(Village.code == village_code))
+        if village_code
+        else None
+    )
+    caller = session.get(Caller, caller_id) if caller_id is not None else None
+    case = create_report_case(
+        session,
+        now=now,
+        caller=caller,
+        call_id=call_id,
+        village_id=village_id,
+        language=language,
+        keypad_hints=hints,
+        incomplete=partial,
+    )
+    if caller is not None and village_id is not None and caller.home_village_id is None:
+        caller.home_village_id = village_id
+    stored = [
+        add_recording(
+            session,
+            path,
+            data_dir=data_dir,
+            fmt=fmt,
+            now=now,
+            language=language,
+            case_id=case.id,
+            call_id=call_id,
+            partial=partial and index == len(recordings) - 1,
+        )
+        for index, path in enumerate(recordings)
+    ]
+    if not stored:
+        case.incomplete = True
+    call = session.get(Call, call_id)
+    if call is not None:
+        call.outcome = CallOutcome.reported
+        if village_id is not None:
+            call.village_id = village_id
+    report = Report(
+        case.id, case.reference, [r.id for r in stored], sum(r.duration_s for r in stored)
+    )
+    return report, True
+
+
+def _stored_report(
+    session: Session,
+    data_dir: Path,
+    call_id: int,
+    hints: dict[str, str],
+    recordings: list[Path],
+) -> Report | None:
+    """The report already stored for these recordings (or, with none, for this call and
+    these keypad hints), if any.
+
+    The helper process may die after its commit and before its answer, and the engine
+    then asks again (StoreProcess.call); a spooled report may have been stored by a
+    sweep whose process died before it deleted the spool file.
+    """
+    if recordings:
+        first = stored_path(recordings[0], data_dir)
+        case_id = session.scalar(select(Recording.case_id).where(Recording.path == first).limit(1))
+        case = session.get(Case, case_id) if case_id is not None else None
+    else:
+        with_recordings = select(Recording.case_id).where(Recording.case_id.is_not(None))
+        candidates = session.scalars(
+            select(Case).where(Case.call_id == call_id, Case.id.not_in(with_recordings))
+        ).all()
+        case = next((c for c in candidates if c.keypad_hints == hints), None)
+    if case is None:
+        return None
+    rows = session.scalars(
+        select(Recording).where(Recording.case_id == case.id).order_by(Recording.id)
+    ).all()
+    return Report(case.id, case.reference, [r.id for r in rows], sum(r.duration_s for r in rows))
 
 
 def _content_ref(item: ContentItem) -> ContentRef:

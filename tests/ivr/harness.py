@@ -41,7 +41,7 @@ TEST_TEXTS = {
         "report-thanks callback-intro quick-exit goodbye no-content report-reference "
         "report-reference-again record-empty record-failed record-playback callback-thanks "
         "callback-no-number transfer-connecting transfer-unavailable latest-intro latest-none "
-        "system-error fallback-apology"
+        "system-error report-kept fallback-apology"
     ).split()
 }
 TEST_TEXTS.update(

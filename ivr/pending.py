@@ -1,0 +1,196 @@
+"""Reports the hotline could not store while the caller was on the line, stored later.
+
+When a report's transaction fails (the database is down, locked past its busy timeout,
+refusing connections), the engine writes what the transaction needed into the spool,
+``<data_dir>/spool/reports/<name>.json`` (mode 0600, written whole or not at all): the
+Call and Caller row ids (never the number), her language, keypad hints, the recordings
+(paths relative to the data directory, which stay where Asterisk wrote them), whether
+the report was complete, and when she made it. The scheduler's ``hotline.pending`` task
+then stores each spooled report through :func:`ivr.store.store_report`, the live path's
+own transaction, dated when she reported, not when the database came back.
+
+A spool file is deleted only once its report is in a committed transaction: a sweep
+stores it, and the next sweep finds the report already stored and deletes the file. A
+sweep that dies before its commit simply runs again, and one that dies after it finds
+the report already there (by its recordings), so a report becomes one case, never two
+and never none. A spool file that cannot be read or stored is kept, logged once,
+counted and tried again by every sweep.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from core.periodic import PeriodicTask
+from core.recordings import stored_path
+from core.settings import Settings
+from ivr.store import store_report
+
+logger = logging.getLogger(__name__)
+
+SPOOL_DIR = Path("spool") / "reports"
+
+
+class UnreadableSpoolFile(ValueError):
+    """A spool file that is not a report this version can store."""
+
+
+@dataclass(frozen=True)
+class PendingReport:
+    # The Asterisk unique id, for the logs (the engine logs the call under it).
+    asterisk_id: str
+    call_id: int
+    caller_id: int | None
+    language: str
+    hints: dict[str, str]
+    # Relative to the data directory.
+    recordings: list[str]
+    fmt: str
+    partial: bool
+    reported_at: datetime
+    version: int = field(default=1)
+
+    def to_json(self) -> bytes:
+        data = asdict(self)
+        data["reported_at"] = self.reported_at.isoformat()
+        return json.dumps(data, sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> PendingReport:
+        try:
+            data: dict[str, Any] = json.loads(raw)
+            if data.get("version") != 1:
+                raise UnreadableSpoolFile(f"unknown spool version {data.get('version')!r}")
+            data["reported_at"] = datetime.fromisoformat(data["reported_at"])
+            report = cls(**data)
+        except (ValueError, TypeError, KeyError) as exc:
+            if isinstance(exc, UnreadableSpoolFile):
+                raise
+            raise UnreadableSpoolFile(f"not a spooled report ({type(exc).__name__})") from exc
+        if not isinstance(report.call_id, int) or not all(
+            isinstance(p, str) for p in report.recordings
+        ):
+            raise UnreadableSpoolFile("not a spooled report (wrong field types)")
+        return report
+
+
+def spool_report(data_dir: Path, report: PendingReport) -> Path:
+    """Write ``report`` into the spool, durably (fsync), readable by this user only."""
+    folder = data_dir / SPOOL_DIR
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    safe_id = "".join(c for c in report.asterisk_id if c.isalnum() or c in "._-") or "call"
+    name = f"{report.reported_at:%Y%m%dT%H%M%S}-{safe_id}-{report.call_id}"
+    fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{name}-", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out:  # mkstemp: mode 0600 already
+            out.write(report.to_json())
+            out.flush()
+            os.fsync(out.fileno())
+        target = folder / f"{name}-{Path(tmp_name).stem.rsplit('-', 1)[-1]}.json"
+        Path(tmp_name).replace(target)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    _fsync_dir(folder)
+    return target
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class PendingReports:
+    """The scheduler's task that stores spooled reports (see the module's docstring)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.data_dir = settings.data_dir
+        self.folder = settings.data_dir / SPOOL_DIR
+        # Reports stored from the spool; spool files that could not be read or stored,
+        # counted each time; by name, the sweeps each has failed (the first is logged).
+        self.stored = 0
+        self.failed = 0
+        self._failing: dict[str, int] = {}
+
+    def task(self, interval_s: float = 10.0) -> PeriodicTask:
+        return PeriodicTask("hotline.pending", interval_s, self.run)
+
+    def run(self, session: Session, now: datetime) -> int:
+        """Store every spooled report; returns how many became cases in this sweep."""
+        if not self.folder.is_dir():
+            return 0
+        count = 0
+        for path in sorted(self.folder.glob("*.json")):
+            try:
+                pending = PendingReport.from_json(path.read_bytes())
+                recordings = [self.data_dir / p for p in pending.recordings]
+                present = [p for p in recordings if p.is_file()]
+                if len(present) < len(recordings):
+                    logger.error(
+                        "pending report %s: %s of its recordings are missing; storing the rest",
+                        pending.asterisk_id,
+                        len(recordings) - len(present),
+                    )
+                # In its own savepoint: one that cannot be stored leaves the others in
+                # this sweep's commit.
+                with session.begin_nested():
+                    report, created = store_report(
+                        session,
+                        self.data_dir,
+                        now=pending.reported_at,
+                        call_id=pending.call_id,
+                        caller_id=pending.caller_id,
+                        language=pending.language,
+                        hints=pending.hints,
+                        recordings=present,
+                        fmt=pending.fmt,
+                        partial=pending.partial,
+                    )
+            except (OSError, SQLAlchemyError, UnreadableSpoolFile) as exc:
+                self._failed(path, exc)
+                continue
+            self._failing.pop(path.name, None)
+            if not created:
+                # Stored by an earlier, committed sweep (or by the engine, whose answer
+                # was lost): the spool file has done its work.
+                path.unlink(missing_ok=True)
+                continue
+            count += 1
+            self.stored += 1
+            logger.info(
+                "pending report %s stored: case %s, %.1f s%s (reported %s)",
+                pending.asterisk_id,
+                report.case_id,
+                report.duration_s,
+                " (incomplete)" if pending.partial else "",
+                pending.reported_at.isoformat(timespec="seconds"),
+            )
+        return count
+
+    def _failed(self, path: Path, exc: Exception) -> None:
+        self.failed += 1
+        seen = self._failing.get(path.name, 0)
+        self._failing[path.name] = seen + 1
+        if seen == 0:
+            logger.warning(
+                "pending report %s: not stored (%s); the file is kept and tried again each sweep",
+                path.name,
+                type(exc).__name__,
+            )
+
+
+def relative_recordings(data_dir: Path, recordings: list[Path]) -> list[str]:
+    return [stored_path(p, data_dir) for p in recordings]
