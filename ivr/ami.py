@@ -61,7 +61,7 @@ class AmiConnection:
     ) -> None:
         self._address = (host, port)
         self._credentials = (username, secret)
-        self._on_event = on_event
+        self._sinks: list[EventSink] = [on_event] if on_event is not None else []
         self.action_timeout_s = action_timeout_s
         self.ping_interval_s = ping_interval_s
         self.max_backoff_s = max_backoff_s
@@ -76,6 +76,11 @@ class AmiConnection:
     def start(self) -> None:
         self._thread = threading.Thread(target=self._supervise, name="ami", daemon=True)
         self._thread.start()
+
+    def subscribe(self, sink: EventSink) -> None:
+        """Also hand every event to ``sink`` (on the reader thread: it must be quick)."""
+        with self._lock:
+            self._sinks = [*self._sinks, sink]
 
     def wait_connected(self, timeout_s: float) -> bool:
         return self._connected.wait(timeout_s)
@@ -139,8 +144,10 @@ class AmiConnection:
         caller_id: str | None = None,
         variables: Mapping[str, str] | None = None,
         timeout_ms: int = 30_000,
+        action_id: str | None = None,
     ) -> dict[str, str]:
-        """Start a call in the background (Async); its progress arrives as events."""
+        """Start a call in the background (Async); its progress arrives as events, its
+        outcome as an ``OriginateResponse`` event that carries ``action_id``."""
         fields = {
             "Channel": channel,
             "Context": context,
@@ -151,6 +158,8 @@ class AmiConnection:
         }
         if caller_id:
             fields["CallerID"] = caller_id
+        if action_id:
+            fields["ActionID"] = action_id
         return self.action("Originate", variables=variables, **fields)
 
     # --- supervision -------------------------------------------------------------------
@@ -218,13 +227,19 @@ class AmiConnection:
 
     # Library callbacks run on its reader thread: they must never raise.
     def _event(self, source: Any, event: Any) -> None:
+        sinks = self._sinks
+        if not sinks:
+            return
         try:
-            if self._on_event is not None:
-                self._on_event(
-                    AmiEvent(str(event.name), {str(k): str(v) for k, v in event.keys.items()})
-                )
+            received = AmiEvent(str(event.name), {str(k): str(v) for k, v in event.keys.items()})
         except Exception:
-            logger.exception("AMI event handler failed")
+            logger.exception("AMI event could not be read")
+            return
+        for sink in sinks:
+            try:
+                sink(received)
+            except Exception:
+                logger.exception("AMI event handler failed")
 
     def _disconnected(self, source: Any, error: Any = None) -> None:
         try:

@@ -6,11 +6,21 @@ AMI into the ``desbumi-callback`` context, which runs the menu. The menu marks t
 request answered when the callee reaches it; an attempt that nobody answers is tried
 again after ``retry_after_s``, up to ``max_attempts``, then the request fails and case
 workers see it in the callback queue.
+
+Asterisk reports each attempt's end as an ``OriginateResponse`` event (matched by the
+ActionID ``desbumi-callback-<request>-<attempt>``). A failed attempt (no answer, busy,
+congestion, a number that cannot be dialled) is written on the request at the next tick,
+so case workers see why, and the last allowed attempt fails the request at once rather
+than ``retry_after_s`` later. Without the event (AMI lost meanwhile) the timer alone
+decides, as before.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
+import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -22,12 +32,29 @@ from core.periodic import PeriodicTask
 from core.security import DecryptionFailed, PhoneVault
 from core.settings import CallbackSettings
 from core.states import CallbackSource, CallbackState
-from ivr.ami import AmiConnection
+from ivr.ami import AmiConnection, AmiEvent
 from ivr.errors import AmiActionFailed, AmiUnavailable
 
 logger = logging.getLogger(__name__)
 
 CALLBACK_CONTEXT = "desbumi-callback"
+_ACTION_ID = re.compile(r"desbumi-callback-(\d+)-(\d+)")
+# OriginateResponse's Reason: the last control frame Asterisk saw on the outgoing channel.
+REASONS = {
+    "0": "could not be dialled",
+    "1": "hung up",
+    "3": "no answer",
+    "5": "busy",
+    "8": "network busy",
+}
+
+
+@dataclass(frozen=True)
+class AttemptEnded:
+    request_id: int
+    attempt: int
+    answered: bool
+    reason: str
 
 
 def quiet_until(now: datetime, quiet_hours: str, timezone: str) -> datetime | None:
@@ -58,12 +85,57 @@ class CallbackDialer:
         self.vault = vault
         self.ami = ami
         self.originated = 0
+        # Attempts' ends from the AMI reader thread, applied by the scheduler's thread.
+        self._ended: queue.SimpleQueue[AttemptEnded] = queue.SimpleQueue()
+        ami.subscribe(self._on_event)
+
+    def _on_event(self, event: AmiEvent) -> None:
+        if event.name != "OriginateResponse":
+            return
+        match = _ACTION_ID.fullmatch(event.fields.get("ActionID", ""))
+        if match is None:
+            return
+        reason = event.fields.get("Reason", "")
+        self._ended.put(
+            AttemptEnded(
+                int(match[1]),
+                int(match[2]),
+                event.fields.get("Response") == "Success",
+                REASONS.get(reason, f"failed (reason {reason or '?'})"),
+            )
+        )
+
+    def _apply_ended(self, session: Session, now: datetime) -> None:
+        while True:
+            try:
+                ended = self._ended.get_nowait()
+            except queue.Empty:
+                return
+            request = session.get(CallbackRequest, ended.request_id)
+            if (
+                ended.answered
+                or request is None
+                or request.state is not CallbackState.dialing
+                or request.attempts != ended.attempt
+            ):
+                continue  # answered (the menu says so), or news of an older attempt
+            if request.attempts >= self.settings.max_attempts:
+                request.move_to(CallbackState.failed, now)
+                request.last_error = f"{ended.reason} after {request.attempts} attempts"
+                logger.info("callback %s failed: %s", request.id, ended.reason)
+            else:
+                request.last_error = f"attempt {ended.attempt}: {ended.reason}"
+                request.updated_at = now
+                logger.info(
+                    "callback %s: attempt %s ended: %s", request.id, ended.attempt, ended.reason
+                )
 
     def task(self, interval_s: float = 5.0) -> PeriodicTask:
         return PeriodicTask("hotline.callbacks", interval_s, self.run)
 
     def run(self, session: Session, now: datetime) -> int:
         """Originate the due callbacks; returns how many calls were started."""
+        self._apply_ended(session, now)
         due = session.scalars(
             select(CallbackRequest)
             .where(
@@ -103,6 +175,7 @@ class CallbackDialer:
                     caller_id=self.settings.caller_id or None,
                     variables={"DESBUMI_CALLBACK": str(request.id)},
                     timeout_ms=self.settings.ring_s * 1000,
+                    action_id=f"desbumi-callback-{request.id}-{request.attempts + 1}",
                 )
             except (AmiUnavailable, AmiActionFailed) as exc:
                 # Asterisk is away: not an attempt; the next tick tries again.

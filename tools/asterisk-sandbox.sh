@@ -154,6 +154,12 @@ exten => s,1,Answer()
 exten => _[+0-9].,1,Answer()
  same => n,AGI(agi://127.0.0.1:$agi/caller)
  same => n,Hangup()
+; Callback numbers that are busy, or ring and are never answered.
+[busy]
+exten => _[+0-9].,1,Busy(5)
+[unanswered]
+exten => _[+0-9].,1,Ringing()
+ same => n,Wait(60)
 ; The hotline's own contexts, rendered by desbumi asterisk-config (the tests write it).
 #include extensions_desbumi.conf
 EOF

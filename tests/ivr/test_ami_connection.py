@@ -73,6 +73,24 @@ def test_actions_and_events(connection: tuple[AmiConnection, Events]) -> None:
         ami.originate("Local/s@caller", context="ivr", variables={"A": "1,2"})
 
 
+def test_every_subscriber_gets_the_events_even_beside_one_that_fails(
+    connection: tuple[AmiConnection, Events],
+) -> None:
+    ami, events = connection
+    later = Events()
+
+    def broken(event: AmiEvent) -> None:
+        raise RuntimeError("a subscriber's bug")
+
+    ami.subscribe(broken)
+    ami.subscribe(later)
+    ami.originate("Local/s@caller", context="ivr", action_id="desbumi-test-7")
+    # The first sink, the broken one and the one after it: the reader thread lives on.
+    for sink in (events, later):
+        sink.wait_for("OriginateResponse", Response="Success", ActionID="desbumi-test-7")
+    assert ami.action("Ping")["Response"] == "Success"
+
+
 def test_an_idle_connection_stays_alive(connection: tuple[AmiConnection, Events]) -> None:
     ami, _ = connection
     time.sleep(4)  # longer than the library's default 3 s read timeout that kills it

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from core.clock import Clock
@@ -16,7 +19,7 @@ from ivr.ami import AmiConnection
 from ivr.callbacks import CallbackDialer, quiet_until
 from ivr.store import HotlineStore
 from tests.conftest import TEST_SECRET
-from tests.ivr.conftest import _free_port
+from tests.ivr.conftest import AMI_SECRET, AMI_USER, HotlineSite, _free_port
 
 NUMBER = "+62 812 3456 7890"
 
@@ -161,3 +164,64 @@ def test_menu_requests_wait_for_a_person_not_the_dialer(db: Database, settings: 
         request = s.scalars(select(CallbackRequest)).one()
         assert request.state is CallbackState.pending
         assert request.preferred_time == "afternoon"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("context", "reason"),
+    [("busy", "busy"), ("unanswered", "no answer"), ("nowhere", "could not be dialled")],
+)
+def test_a_failed_attempt_is_written_and_the_last_one_fails_the_request_at_once(
+    hotline_site: HotlineSite, site_db: tuple[Settings, Database], context: str, reason: str
+) -> None:
+    """On the real Asterisk: each attempt's OriginateResponse reaches the request."""
+    settings, db = site_db
+    start = datetime.now(UTC)
+    store = _store(db, settings, FixedClock(start))
+    decision = store.request_callback(
+        number=NUMBER, caller_id=None, source=CallbackSource.missed_call, settings=settings.callback
+    )
+    assert decision is not None
+    with db.transaction() as s:
+        s.get(CallbackRequest, decision.request_id).due_at = start  # type: ignore[union-attr]
+    ami = AmiConnection("127.0.0.1", hotline_site.asterisk.ami_port, AMI_USER, AMI_SECRET)
+    ami.start()
+    try:
+        assert ami.wait_connected(10)
+        dialer = _dialer(
+            settings,
+            ami,
+            dial=f"Local/{{number}}@{context}",
+            quiet_hours="",
+            max_attempts=2,
+            retry_after_s=600,
+            ring_s=5,
+        )
+
+        def tick_until(now: datetime, done: Callable[[CallbackRequest], bool]) -> CallbackRequest:
+            deadline = time.monotonic() + 20
+            while True:
+                with db.transaction() as s:
+                    dialer.run(s, now)
+                with db.read_session() as s:
+                    request = s.get(CallbackRequest, decision.request_id)
+                    assert request is not None
+                    if done(request):
+                        return request
+                assert time.monotonic() < deadline, (request.state, request.last_error)
+                time.sleep(0.2)
+
+        # The first attempt ends; the request waits for its retry and says why.
+        first = tick_until(start, lambda r: r.last_error is not None)
+        assert (first.state, first.attempts) == (CallbackState.dialing, 1)
+        assert first.last_error == f"attempt 1: {reason}"
+        # The retry is due; when it ends the same way the request fails then, not
+        # retry_after_s later.
+        retry = start + timedelta(seconds=601)
+        last = tick_until(retry, lambda r: r.state is not CallbackState.dialing or r.attempts > 1)
+        last = tick_until(retry, lambda r: r.state is CallbackState.failed)
+        assert last.attempts == 2
+        assert last.last_error == f"{reason} after 2 attempts"
+        assert dialer.originated == 2
+    finally:
+        ami.close()
