@@ -14,11 +14,11 @@ from core.settings import Settings
 from ivr.prompts import PromptLibrary
 
 
-def _tone(path: Path, seconds: float, rate: int) -> None:
+def _tone(path: Path, seconds: float, rate: int, *codec: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         ["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi"]
-        + ["-i", f"sine=frequency=440:sample_rate={rate}:duration={seconds}", str(path)],
+        + ["-i", f"sine=frequency=440:sample_rate={rate}:duration={seconds}", *codec, str(path)],
         check=True,
     )
 
@@ -48,6 +48,30 @@ def test_a_recording_in_any_format_is_converted_once_to_telephone_audio(
     again = PromptLibrary(settings.data_dir, settings.asterisk_data_dir, texts={"id": {}})
     assert again.system("main-menu", "id") == menu
     assert _host_path(library, menu, "sln").stat().st_mtime_ns == before
+
+
+@pytest.mark.parametrize(
+    ("suffix", "rate", "codec"),
+    [
+        ("mp3", 44_100, ()),
+        ("ogg", 48_000, ()),
+        ("opus", 48_000, ()),
+        ("flac", 44_100, ()),
+        ("aac", 44_100, ()),
+        # A phone's 3GP (this ffmpeg has no AMR encoder, so AAC inside the 3GP container).
+        ("3gp", 16_000, ("-c:a", "aac", "-ac", "1")),
+    ],
+)
+def test_each_accepted_format_becomes_telephone_audio_of_the_same_length(
+    settings: Settings, suffix: str, rate: int, codec: tuple[str, ...]
+) -> None:
+    library = PromptLibrary(settings.data_dir, settings.asterisk_data_dir, texts={"id": {}})
+    _tone(
+        settings.data_dir / "prompts" / "recorded" / "id" / f"goodbye.{suffix}", 1.5, rate, *codec
+    )
+    sln = _host_path(library, library.system("goodbye", "id"), "sln")
+    # 8 kHz, 16-bit mono; lossy encoders pad up to a few frames at either end.
+    assert abs(sln.stat().st_size - 1.5 * 16_000) < 1_600, sln.stat().st_size
 
 
 def test_a_replaced_or_unreadable_recording_after_a_restart(
