@@ -18,7 +18,7 @@ from ivr.menu import LanguageNode, Menu, load_menu, prompt_keys
 from ivr.pending import PendingReports
 from ivr.prompts import DIGIT_KEYS, PromptLibrary
 from ivr.service import Hotline
-from ivr.store import HotlineStore, StoreProcess
+from ivr.store import HotlineStore, StoreProcess, close_stale_calls
 from ivr.voicemail import VoicemailSweep
 
 logger = logging.getLogger(__name__)
@@ -90,7 +90,11 @@ def hotline_tasks(settings: Settings, ami: AmiConnection | None) -> list[Periodi
     """The scheduler's hotline tasks: voicemail ingestion, reports spooled while the
     database was failing and, with AMI, the callbacks."""
     vault = PhoneVault(settings.require_secret())
-    tasks = [VoicemailSweep(settings, vault).task(), PendingReports(settings).task()]
+    tasks = [
+        VoicemailSweep(settings, vault).task(),
+        PendingReports(settings).task(),
+        PeriodicTask("hotline.stale_calls", 600.0, close_stale_calls),
+    ]
     if ami is not None:
         tasks.append(CallbackDialer(settings.callback, settings.timezone, vault, ami).task())
     return tasks

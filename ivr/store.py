@@ -54,6 +54,10 @@ logger = logging.getLogger(__name__)
 P = ParamSpec("P")
 T = TypeVar("T")
 
+# No call lasts this long: one still "in progress" after it lost its end (the FastAGI
+# server was killed, or the database failed as the call ended).
+STALE_CALL_AFTER = timedelta(hours=6)
+
 
 @dataclass(frozen=True)
 class CallRecord:
@@ -528,6 +532,26 @@ def _stored_report(
         select(Recording).where(Recording.case_id == case.id).order_by(Recording.id)
     ).all()
     return Report(case.id, case.reference, [r.id for r in rows], sum(r.duration_s for r in rows))
+
+
+def close_stale_calls(session: Session, now: datetime) -> int:
+    """Calls still "in progress" long after any call ends become ``failed`` (their end is
+    unknown, so ``ended_at`` stays empty), so no caller's history shows a call in progress
+    for ever. A call whose report was stored keeps its outcome ``reported``."""
+    stale = session.scalars(
+        select(Call).where(
+            Call.outcome == CallOutcome.in_progress,
+            Call.ended_at.is_(None),
+            Call.started_at < now - STALE_CALL_AFTER,
+        )
+    ).all()
+    for call in stale:
+        call.outcome = CallOutcome.failed
+    if stale:
+        logger.warning(
+            "%s calls lost their end (server killed or database down); marked failed", len(stale)
+        )
+    return len(stale)
 
 
 def _content_ref(item: ContentItem) -> ContentRef:

@@ -25,7 +25,6 @@ from core.db import Database
 from core.models import Call, Case, Job, Recording
 from core.settings import Settings
 from core.states import CallOutcome
-from ivr.app import hotline_tasks
 from ivr.pending import SPOOL_DIR, PendingReport, PendingReports, spool_report
 from ivr.service import Hotline
 from tests.conftest import PG_ADMIN_URL, make_settings
@@ -253,10 +252,6 @@ def test_a_spool_file_that_cannot_be_stored_is_kept_logged_once_and_holds_up_no_
     ]
     assert len(warnings) == 3, warnings
     assert all("not stored" in w and "kept" in w for w in warnings)
-
-
-def test_the_scheduler_runs_the_pending_reports(settings: Settings) -> None:
-    assert "hotline.pending" in [task.name for task in hotline_tasks(settings, None)]
 
 
 def test_quick_exit_after_a_spooled_report_does_not_store_it_twice(
