@@ -84,6 +84,8 @@ class CallState:
     outcome: CallOutcome = CallOutcome.hung_up
     path: list[list[str]] = field(default_factory=list)
     menus: list[str] = field(default_factory=list)
+    # Recordings made in this call so far, every report's takes together.
+    takes: int = 0
 
     @property
     def call_id(self) -> str:
@@ -568,12 +570,19 @@ class MenuEngine:
             self._emit(state, "key", digits)
         return digits
 
-    def _recording_path(self, state: CallState, attempt: int) -> Path:
+    def _recording_path(self, state: CallState) -> Path:
+        """A new file for the next take: numbered through the whole call (a second report
+        in the same call must not overwrite the first's audio), and never an existing file
+        (the same channel may come back to the menu)."""
         now = self.clock.now()
         folder = self.settings.data_dir.resolve() / "recordings" / f"{now:%Y}" / f"{now:%m}"
         folder.mkdir(parents=True, exist_ok=True)
         safe_id = "".join(c for c in state.call_id if c.isalnum() or c in "._-") or "call"
-        return folder / f"{safe_id}-{attempt}.{self.settings.hotline.record_format}"
+        while True:
+            state.takes += 1
+            target = folder / f"{safe_id}-{state.takes}.{self.settings.hotline.record_format}"
+            if not target.exists():
+                return target
 
     async def _record_and_confirm(self, state: CallState, node: RecordNode, draft: _Draft) -> str:
         timeout = self.settings.hotline.digit_timeout_s
@@ -581,7 +590,7 @@ class MenuEngine:
         while True:
             attempt += 1
             await self._play_keys(state, ["record-now"], "#")
-            target = self._recording_path(state, attempt)
+            target = self._recording_path(state)
             draft.recordings.append(target)
             self._emit(state, "record", target.name)
             recorded = await state.channel.record_file(

@@ -31,7 +31,7 @@ from ivr.prompts import PromptLibrary
 from ivr.service import Hotline
 from ivr.store import HotlineStore, StoreProcess
 from tests.conftest import TEST_SECRET
-from tests.ivr.fake_asterisk import REPORT_KEYS, FakeAsterisk, Reply, run_call, wav
+from tests.ivr.fake_asterisk import REPORT_KEYS, SECOND, FakeAsterisk, Reply, run_call, wav
 
 
 def test_garbage_instead_of_the_recording_result_keeps_the_report(
@@ -247,6 +247,44 @@ def test_the_quick_exit_key_ends_the_call_whatever_she_is_hearing(
         # What she reported before is kept.
         if interrupted != "/invalid-choice":
             assert len(s.scalars(select(Case)).all()) == 1
+
+
+def test_two_reports_in_one_call_are_two_cases_with_their_own_recordings(
+    hotline: Hotline, db: Database, settings: Settings
+) -> None:
+    def on_record(path: Path, attempt: int) -> Reply:
+        wav(path, 1.0 + attempt)  # 2 s, then 3 s: each report its own audio
+        return "200 result=35 (dtmf) endpos=16000"
+
+    keys = {**REPORT_KEYS, "main-menu": ["2", "2", "9"], "consent": ["1", "1"]}
+    keys |= {"hint-problem": ["1", "3"], "hint-country": ["2", "1"], "record-confirm": ["3", "3"]}
+    run_call(hotline, FakeAsterisk(keys, on_record))
+    with db.read_session() as s:
+        cases = s.scalars(select(Case).order_by(Case.id)).all()
+        assert [c.keypad_hints.get("problem") for c in cases] == ["unpaid_wages", "violence"]
+        recordings = s.scalars(select(Recording).order_by(Recording.id)).all()
+        assert [r.case_id for r in recordings] == [c.id for c in cases]
+        assert [round(r.duration_s) for r in recordings] == [2, 3]
+        assert len({r.path for r in recordings}) == 2
+        for recording in recordings:
+            path = settings.data_dir / recording.path
+            assert abs((path.stat().st_size - 44) / SECOND - recording.duration_s) < 0.01
+
+
+def test_a_take_never_overwrites_a_file_already_there(hotline: Hotline, db: Database) -> None:
+    # The same channel back in the menu (AGI entered again): its earlier take is there.
+    earlier = recording_folder(hotline) / "1700000000.1-1.wav"
+    wav(earlier, 4.0)
+    before = earlier.read_bytes()
+
+    def on_record(path: Path, attempt: int) -> Reply:
+        wav(path, 2.0)
+        return "200 result=35 (dtmf) endpos=16000"
+
+    run_call(hotline, FakeAsterisk(REPORT_KEYS, on_record))
+    assert earlier.read_bytes() == before
+    with db.read_session() as s:
+        assert s.scalars(select(Recording)).one().path.endswith("1700000000.1-2.wav")
 
 
 def test_the_reference_is_read_twice_digit_by_digit(hotline: Hotline, db: Database) -> None:
