@@ -15,7 +15,7 @@ from ivr.ami import AmiConnection
 from ivr.callbacks import CallbackDialer
 from ivr.engine import MenuEngine, Observer
 from ivr.menu import LanguageNode, Menu, load_menu, prompt_keys
-from ivr.pending import PendingReports
+from ivr.pending import OrphanTakes, PendingReports
 from ivr.prompts import DIGIT_KEYS, PromptLibrary
 from ivr.service import Hotline
 from ivr.store import HotlineStore, StoreProcess, close_stale_calls
@@ -93,6 +93,7 @@ def hotline_tasks(settings: Settings, ami: AmiConnection | None) -> list[Periodi
     tasks = [
         VoicemailSweep(settings, vault).task(),
         PendingReports(settings).task(),
+        OrphanTakes(settings).task(),
         PeriodicTask("hotline.stale_calls", 600.0, close_stale_calls),
     ]
     if ami is not None:

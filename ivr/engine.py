@@ -36,7 +36,7 @@ from ivr.menu import (
     SegmentNode,
     TransferNode,
 )
-from ivr.pending import PendingReport, relative_recordings, spool_report
+from ivr.pending import RECORDINGS_DIR, PendingReport, relative_recordings, spool_report
 from ivr.prompts import PromptLibrary, PromptMissing
 from ivr.store import CallRecord, ContentRef, HotlineStore
 
@@ -575,7 +575,7 @@ class MenuEngine:
         in the same call must not overwrite the first's audio), and never an existing file
         (the same channel may come back to the menu)."""
         now = self.clock.now()
-        folder = self.settings.data_dir.resolve() / "recordings" / f"{now:%Y}" / f"{now:%m}"
+        folder = self.settings.data_dir.resolve() / RECORDINGS_DIR / f"{now:%Y}" / f"{now:%m}"
         folder.mkdir(parents=True, exist_ok=True)
         safe_id = "".join(c for c in state.call_id if c.isalnum() or c in "._-") or "call"
         while True:

@@ -15,6 +15,16 @@ sweep that dies before its commit simply runs again, and one that dies after it 
 the report already there (by its recordings), so a report becomes one case, never two
 and never none. A spool file that cannot be read or stored is kept, logged once,
 counted and tried again by every sweep.
+
+A FastAGI server that is killed (SIGKILL, out of memory, power) between her recording
+and its report leaves a take in ``<data_dir>/recordings/`` that no Recording row and no
+spool file names. The scheduler's ``hotline.orphan_takes`` task stores such takes as an
+incomplete report of their call (found by the Asterisk unique id in the file name),
+dated when the take was recorded: once the call has ended (the dialplan's fallback
+voicemail ended it, say), a minute after the take was written; while the call still
+shows in progress, an hour after, longer than any report takes to send. A take that a
+later stored take of the same call superseded (she recorded again) is deleted, as the
+engine would have done.
 """
 
 from __future__ import annotations
@@ -22,15 +32,19 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import tempfile
+from collections import defaultdict
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from core.models import Call, Recording
 from core.periodic import PeriodicTask
 from core.recordings import stored_path
 from core.settings import Settings
@@ -39,6 +53,14 @@ from ivr.store import store_report
 logger = logging.getLogger(__name__)
 
 SPOOL_DIR = Path("spool") / "reports"
+RECORDINGS_DIR = "recordings"
+# How long a take may wait for its report: after its call ended, and while it shows live.
+TAKE_SETTLE = timedelta(minutes=1)
+TAKE_ORPHAN_AFTER = timedelta(hours=1)
+# The engine's take files: <Asterisk unique id>-<take number>.<format>.
+_TAKE = re.compile(r"(?P<call>.+)-(?P<take>\d+)\.(?P<fmt>[a-z0-9]+)")
+# The telephone formats' headers: a take no longer than this holds no audio.
+_HEADER_BYTES = {"wav": 44}
 
 
 class UnreadableSpoolFile(ValueError):
@@ -190,6 +212,137 @@ class PendingReports:
                 path.name,
                 type(exc).__name__,
             )
+
+
+@dataclass(frozen=True)
+class _Take:
+    path: Path
+    number: int
+    fmt: str
+    written: datetime
+
+
+class OrphanTakes:
+    """The scheduler's task that stores takes a killed server left (see the module)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.data_dir = settings.data_dir
+        self.folder = settings.data_dir / RECORDINGS_DIR
+        self.spool = settings.data_dir / SPOOL_DIR
+        self.stored = 0
+        self.failed = 0
+        self._failing: set[str] = set()
+
+    def task(self, interval_s: float = 60.0) -> PeriodicTask:
+        return PeriodicTask("hotline.orphan_takes", interval_s, self.run)
+
+    def run(self, session: Session, now: datetime) -> int:
+        """Store the orphaned takes; returns how many reports were made of them."""
+        takes = self._candidates(now)
+        if not takes:
+            return 0
+        known = set(
+            session.scalars(
+                select(Recording.path).where(
+                    Recording.path.in_([stored_path(t.path, self.data_dir) for t in takes])
+                )
+            )
+        )
+        spooled = self._spooled()
+        by_call: dict[str, list[_Take]] = defaultdict(list)
+        for take in takes:
+            relative = stored_path(take.path, self.data_dir)
+            if relative not in known and relative not in spooled:
+                by_call[_TAKE.fullmatch(take.path.name)["call"]].append(take)  # type: ignore[index]
+        count = 0
+        for uniqueid, orphans in sorted(by_call.items()):
+            try:
+                with session.begin_nested():
+                    count += self._store(session, uniqueid, orphans, now)
+            except (OSError, SQLAlchemyError) as exc:
+                self.failed += 1
+                if uniqueid not in self._failing:
+                    self._failing.add(uniqueid)
+                    logger.warning(
+                        "orphaned take of call %s: not stored (%s); kept, tried again",
+                        uniqueid,
+                        type(exc).__name__,
+                    )
+        return count
+
+    def _candidates(self, now: datetime) -> list[_Take]:
+        """Takes old enough to be orphans if their call has ended (TAKE_SETTLE)."""
+        if not self.folder.is_dir():
+            return []
+        found = []
+        for path in self.folder.glob("*/*/*"):
+            match = _TAKE.fullmatch(path.name)
+            if match is None:
+                continue
+            try:
+                written = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+            except FileNotFoundError:
+                continue
+            if now - written >= TAKE_SETTLE:
+                found.append(_Take(path, int(match["take"]), match["fmt"], written))
+        return found
+
+    def _spooled(self) -> set[str]:
+        """Takes named by a spooled report: the pending-report task stores those."""
+        named: set[str] = set()
+        for path in self.spool.glob("*.json") if self.spool.is_dir() else ():
+            try:
+                named.update(PendingReport.from_json(path.read_bytes()).recordings)
+            except (OSError, UnreadableSpoolFile):
+                continue
+        return named
+
+    def _store(self, session: Session, uniqueid: str, orphans: list[_Take], now: datetime) -> int:
+        call = session.scalar(select(Call).where(Call.asterisk_uniqueid == uniqueid))
+        if call is None:
+            return 0  # not a call of this database (the file was copied in): left alone
+        if call.ended_at is None and any(now - t.written < TAKE_ORPHAN_AFTER for t in orphans):
+            return 0  # the call may still be sending its report
+        stored_numbers = [
+            int(m["take"])
+            for path in session.scalars(select(Recording.path).where(Recording.call_id == call.id))
+            if (m := _TAKE.fullmatch(Path(path).name)) is not None
+        ]
+        latest = max(stored_numbers, default=0)
+        keep = []
+        for take in sorted(orphans, key=lambda t: t.number):
+            superseded = take.number < latest
+            empty = take.path.stat().st_size <= _HEADER_BYTES.get(take.fmt, 0)
+            if superseded or empty:
+                # Recorded again and the later take stored, or no audio at all: the engine
+                # would have deleted it once the report was stored.
+                take.path.unlink(missing_ok=True)
+            else:
+                keep.append(take)
+        if not keep:
+            return 0
+        report, created = store_report(
+            session,
+            self.data_dir,
+            now=keep[-1].written,
+            call_id=call.id,
+            caller_id=call.caller_id,
+            language=call.language,
+            hints={},
+            recordings=[t.path for t in keep],
+            fmt=keep[-1].fmt,
+            partial=True,
+        )
+        if not created:
+            return 0
+        self.stored += 1
+        logger.warning(
+            "call %s: %s take(s) its server never reported stored as case %s (incomplete)",
+            uniqueid,
+            len(keep),
+            report.case_id,
+        )
+        return 1
 
 
 def relative_recordings(data_dir: Path, recordings: list[Path]) -> list[str]:

@@ -103,4 +103,9 @@ def test_calls_that_lost_their_end_are_marked_failed_after_hours(
 
 def test_the_scheduler_stores_spooled_reports_and_closes_stale_calls(settings: Settings) -> None:
     names = [task.name for task in hotline_tasks(settings, None)]
-    assert {"hotline.voicemail", "hotline.pending", "hotline.stale_calls"} <= set(names)
+    assert {
+        "hotline.voicemail",
+        "hotline.pending",
+        "hotline.orphan_takes",
+        "hotline.stale_calls",
+    } <= set(names)
