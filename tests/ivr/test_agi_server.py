@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Awaitable, Callable, Sequence
 
 import pytest
@@ -56,6 +57,7 @@ async def with_server(
     body: Callable[[FastAgiServer], Awaitable[None]],
     timeout_s: float = 5.0,
 ) -> FastAgiServer:
+    sockets_before = _open_sockets()
     server = FastAgiServer(handler, "127.0.0.1", 0, timeout_s)
     await server.start()
     serving = asyncio.create_task(server.serve_forever())
@@ -70,7 +72,23 @@ async def with_server(
         serving.cancel()
         await asyncio.gather(serving, return_exceptions=True)
     assert server.active_calls == 0
+    # Every call's task has ended and every socket is closed, the listener's included.
+    await asyncio.sleep(0)
+    left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    assert left == [], left
+    assert _open_sockets() == sockets_before
     return server
+
+
+def _open_sockets() -> int:
+    """Sockets this process holds open (the kernel's view, not the server's counters)."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+        except OSError:
+            continue  # the fd listing's own
+    return count
 
 
 def run(coro: Awaitable[FastAgiServer]) -> FastAgiServer:

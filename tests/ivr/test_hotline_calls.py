@@ -351,7 +351,8 @@ def test_fallback_voicemail_when_the_server_is_down_is_ingested_later(
         case = s.scalars(select(Case).where(Case.call_id == call.id)).one()
         recording = s.scalars(select(Recording).where(Recording.case_id == case.id)).one()
         assert recording.duration_s >= 0.8 * seconds
-        assert s.scalars(select(Job).where(Job.kind == "transcribe")).first() is not None
+        job = s.scalars(select(Job).where(Job.unique_key == f"transcribe:{recording.id}")).one()
+        assert job.payload == {"recording_id": recording.id, "language": recording.language}
 
 
 def _dialplan_uniqueid(events: str, user_event: str) -> str:
