@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import socket
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -18,6 +19,7 @@ from ivr.ami import probe_ami
 from ivr.app import ENGINE_PROMPTS, menu_languages, menu_path
 from ivr.errors import AmiUnavailable
 from ivr.menu import MenuError, load_menu, prompt_keys
+from ivr.pending import SPOOL_DIR
 from ivr.prompts import PromptLibrary
 from transcription.errors import ModelUnavailable
 from transcription.vosk_engine import probe_model
@@ -158,6 +160,28 @@ def _menu(settings: Settings) -> CheckResult:
     )
 
 
+# A spooled report older than this means the scheduler is not storing them.
+SPOOL_STALE_S = 300
+
+
+def _spool(settings: Settings) -> CheckResult:
+    """Reports the database refused during a call, waiting for the scheduler."""
+    files = sorted((settings.data_dir / SPOOL_DIR).glob("*.json"))
+    if not files:
+        return CheckResult("report spool", Status.ok, "no report waiting")
+    oldest_s = time.time() - min(p.stat().st_mtime for p in files)
+    detail = f"{len(files)} report(s) wait to be stored, the oldest for {oldest_s / 60:.0f} min"
+    if oldest_s < SPOOL_STALE_S:
+        return CheckResult("report spool", Status.ok, detail)
+    return CheckResult(
+        "report spool",
+        Status.warn,
+        detail,
+        "the scheduler stores them once the database answers: check the database, and that "
+        "`desbumi scheduler` (or `desbumi serve`) runs; its log says why a file is not stored",
+    )
+
+
 def _port_free(name: str, host: str, port: int, command: str) -> CheckResult:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         try:
@@ -192,6 +216,7 @@ def run_checks(settings: Settings) -> list[CheckResult]:
     results.extend(_tools(settings))
     results.extend(_models(settings))
     results.append(_menu(settings))
+    results.append(_spool(settings))
     results.append(_ami(settings))
     results.append(_port_free("fastagi port", settings.agi.host, settings.agi.port, "agi"))
     results.append(_port_free("api port", settings.api.host, settings.api.port, "api"))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -43,6 +45,7 @@ def test_installation_without_asterisk_or_model(initialised: Run, tmp_path: Path
         "espeak-ng",
         "fastagi port",
         "api port",
+        "report spool",
     ):
         assert _status(result, name) == "ok", name
     assert "Indonesian" in _line(result, "espeak-ng")
@@ -157,3 +160,19 @@ def test_no_secret_and_no_database(desbumi: Run) -> None:
     assert "DESBUMI_DATABASE__URL" in result.out
     assert result.code == 1
     assert "Traceback" not in result.out + result.err
+
+
+def test_reports_waiting_in_the_spool(initialised: Run, tmp_path: Path) -> None:
+    spool = tmp_path / "var" / "spool" / "reports"
+    spool.mkdir(parents=True)
+    fresh = spool / "20261202T100000-1.1-1-a.json"
+    fresh.write_text("{}")
+    assert _status(initialised("check"), "report spool") == "ok"
+    stale = spool / "20261202T090000-1.2-2-b.json"
+    stale.write_text("{}")
+    an_hour_ago = time.time() - 3600
+    os.utime(stale, (an_hour_ago, an_hour_ago))
+    result = initialised("check")
+    assert _status(result, "report spool") == "warn"
+    assert "2 report(s) wait to be stored, the oldest for 60 min" in result.out
+    assert "desbumi scheduler" in result.out
