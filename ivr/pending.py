@@ -41,7 +41,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from core.models import Call, Recording
@@ -99,11 +98,23 @@ class PendingReport:
             if isinstance(exc, UnreadableSpoolFile):
                 raise
             raise UnreadableSpoolFile(f"not a spooled report ({type(exc).__name__})") from exc
-        if not isinstance(report.call_id, int) or not all(
-            isinstance(p, str) for p in report.recordings
-        ):
+        if not report._well_typed():
             raise UnreadableSpoolFile("not a spooled report (wrong field types)")
         return report
+
+    def _well_typed(self) -> bool:
+        return (
+            isinstance(self.asterisk_id, str)
+            and type(self.call_id) is int
+            and (self.caller_id is None or type(self.caller_id) is int)
+            and isinstance(self.language, str)
+            and isinstance(self.hints, dict)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in self.hints.items())
+            and isinstance(self.recordings, list)
+            and all(isinstance(p, str) for p in self.recordings)
+            and isinstance(self.fmt, str)
+            and isinstance(self.partial, bool)
+        )
 
 
 def spool_report(data_dir: Path, report: PendingReport) -> Path:
@@ -181,7 +192,7 @@ class PendingReports:
                         fmt=pending.fmt,
                         partial=pending.partial,
                     )
-            except (OSError, SQLAlchemyError, UnreadableSpoolFile) as exc:
+            except Exception as exc:  # one file's edge: it must not hold up the others
                 self._failed(path, exc)
                 continue
             self._failing.pop(path.name, None)
@@ -259,7 +270,7 @@ class OrphanTakes:
             try:
                 with session.begin_nested():
                     count += self._store(session, uniqueid, orphans, now)
-            except (OSError, SQLAlchemyError) as exc:
+            except Exception as exc:  # one call's edge: it must not hold up the others
                 self.failed += 1
                 if uniqueid not in self._failing:
                     self._failing.add(uniqueid)

@@ -229,6 +229,9 @@ def test_a_spool_file_that_cannot_be_stored_is_kept_logged_once_and_holds_up_no_
     folder = settings.data_dir / SPOOL_DIR
     (folder / "0-garbage.json").write_bytes(b"\x00not json")
     (folder / "1-future.json").write_text(json.dumps({"version": 2}))
+    # Every field there, one of the wrong type (a hand-edited or damaged file).
+    damaged = json.loads(_spooled(settings)[-1].read_text()) | {"hints": ["not", "a", "map"]}
+    (folder / "2-damaged.json").write_text(json.dumps(damaged))
     # A report for a call the database does not know (e.g. restored from another site).
     good = PendingReport.from_json(_spooled(settings)[-1].read_bytes())
     orphan = spool_report(
@@ -243,14 +246,14 @@ def test_a_spool_file_that_cannot_be_stored_is_kept_logged_once_and_holds_up_no_
     with db.read_session() as s:
         assert len(s.scalars(select(Case)).all()) == 1
     left = {p.name for p in _spooled(settings)}
-    assert left == {"0-garbage.json", "1-future.json", orphan.name}
-    assert sweep.failed == 9
+    assert left == {"0-garbage.json", "1-future.json", "2-damaged.json", orphan.name}
+    assert sweep.failed == 12
     warnings = [
         r.getMessage()
         for r in caplog.records
         if r.levelno >= logging.WARNING and r.name == "ivr.pending"
     ]
-    assert len(warnings) == 3, warnings
+    assert len(warnings) == 4, warnings
     assert all("not stored" in w and "kept" in w for w in warnings)
 
 
