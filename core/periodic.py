@@ -27,6 +27,33 @@ class PeriodicTask:
     run: Callable[[Session, datetime], object]
 
 
+class Failures:
+    """What a periodic task could not handle (a file, a call): counted every time, and
+    warned about once, the first time, so a stuck one is seen without flooding the log.
+    The warning names it and the exception's type only (its text may quote caller data).
+    """
+
+    def __init__(self, log: logging.Logger, what: str) -> None:
+        # "voicemail %s": the warning is "<what>: not stored (Type); kept, tried again ..."
+        self._log = log
+        self._what = what
+        self.count = 0
+        self._seen: set[str] = set()
+
+    def failed(self, name: str, exc: BaseException) -> None:
+        self.count += 1
+        if name not in self._seen:
+            self._seen.add(name)
+            self._log.warning(
+                "%s: not stored (%s); the file is kept and tried again each sweep",
+                self._what % name,
+                type(exc).__name__,
+            )
+
+    def succeeded(self, name: str) -> None:
+        self._seen.discard(name)
+
+
 def queue_housekeeping() -> PeriodicTask:
     """Show jobs whose worker died as queued (or dead) again, even with no worker running."""
     return PeriodicTask(

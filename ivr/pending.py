@@ -44,7 +44,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.models import Call, Recording
-from core.periodic import PeriodicTask
+from core.periodic import Failures, PeriodicTask
 from core.recordings import stored_path
 from core.settings import Settings
 from ivr.store import store_report
@@ -152,11 +152,9 @@ class PendingReports:
     def __init__(self, settings: Settings) -> None:
         self.data_dir = settings.data_dir
         self.folder = settings.data_dir / SPOOL_DIR
-        # Reports stored from the spool; spool files that could not be read or stored,
-        # counted each time; by name, the sweeps each has failed (the first is logged).
+        # Reports stored from the spool; spool files that could not be read or stored.
         self.stored = 0
-        self.failed = 0
-        self._failing: dict[str, int] = {}
+        self.failures = Failures(logger, "pending report %s")
 
     def task(self, interval_s: float = 10.0) -> PeriodicTask:
         return PeriodicTask("hotline.pending", interval_s, self.run)
@@ -193,9 +191,9 @@ class PendingReports:
                         partial=pending.partial,
                     )
             except Exception as exc:  # one file's edge: it must not hold up the others
-                self._failed(path, exc)
+                self.failures.failed(path.name, exc)
                 continue
-            self._failing.pop(path.name, None)
+            self.failures.succeeded(path.name)
             if not created:
                 # Stored by an earlier, committed sweep (or by the engine, whose answer
                 # was lost): the spool file has done its work.
@@ -212,17 +210,6 @@ class PendingReports:
                 pending.reported_at.isoformat(timespec="seconds"),
             )
         return count
-
-    def _failed(self, path: Path, exc: Exception) -> None:
-        self.failed += 1
-        seen = self._failing.get(path.name, 0)
-        self._failing[path.name] = seen + 1
-        if seen == 0:
-            logger.warning(
-                "pending report %s: not stored (%s); the file is kept and tried again each sweep",
-                path.name,
-                type(exc).__name__,
-            )
 
 
 @dataclass(frozen=True)
@@ -241,8 +228,7 @@ class OrphanTakes:
         self.folder = settings.data_dir / RECORDINGS_DIR
         self.spool = settings.data_dir / SPOOL_DIR
         self.stored = 0
-        self.failed = 0
-        self._failing: set[str] = set()
+        self.failures = Failures(logger, "orphaned take of call %s")
 
     def task(self, interval_s: float = 60.0) -> PeriodicTask:
         return PeriodicTask("hotline.orphan_takes", interval_s, self.run)
@@ -271,14 +257,9 @@ class OrphanTakes:
                 with session.begin_nested():
                     count += self._store(session, uniqueid, orphans, now)
             except Exception as exc:  # one call's edge: it must not hold up the others
-                self.failed += 1
-                if uniqueid not in self._failing:
-                    self._failing.add(uniqueid)
-                    logger.warning(
-                        "orphaned take of call %s: not stored (%s); kept, tried again",
-                        uniqueid,
-                        type(exc).__name__,
-                    )
+                self.failures.failed(uniqueid, exc)
+            else:
+                self.failures.succeeded(uniqueid)
         return count
 
     def _candidates(self, now: datetime) -> list[_Take]:

@@ -47,7 +47,7 @@ from sqlalchemy.orm import Session
 from core.callers import caller_for_number
 from core.cases import create_report_case
 from core.models import Call, CallbackRequest, Caller, Case, Recording
-from core.periodic import PeriodicTask
+from core.periodic import Failures, PeriodicTask
 from core.recordings import add_recording, stored_path
 from core.security import DecryptionFailed, InvalidPhoneNumber, PhoneVault
 from core.settings import Settings
@@ -80,10 +80,8 @@ class VoicemailSweep:
         self.ingested = 0
         # Missed calls that became a new callback request (not merged into an earlier one).
         self.missed_calls = 0
-        # Files that could not be stored or sealed, counted each time; by name, the
-        # sweeps each has failed (the first failure is logged).
-        self.failed = 0
-        self._failing: dict[str, int] = {}
+        # Files that could not be stored or sealed.
+        self.failures = Failures(logger, "voicemail %s")
 
     def task(self, interval_s: float = 10.0) -> PeriodicTask:
         return PeriodicTask("hotline.voicemail", interval_s, self.run)
@@ -121,23 +119,11 @@ class VoicemailSweep:
                 with session.begin_nested():
                     self._ingest(session, audio, now)
             except (OSError, SQLAlchemyError) as exc:
-                self._failed(audio, exc)
+                self.failures.failed(audio.name, exc)
                 continue
-            self._failing.pop(audio.name, None)
+            self.failures.succeeded(audio.name)
             count += 1
         return count
-
-    def _failed(self, path: Path, exc: Exception) -> None:
-        """Count a file that could not be handled; warn once per file, not every sweep."""
-        self.failed += 1
-        seen = self._failing.get(path.name, 0)
-        self._failing[path.name] = seen + 1
-        if seen == 0:
-            logger.warning(
-                "voicemail %s: not stored (%s); the file is kept and tried again each sweep",
-                path.name,
-                type(exc).__name__,
-            )
 
     def _seal_numbers(self, now: datetime, settle: float) -> None:
         """Encrypt every settled plain-text number file; delete sealed orphans."""
@@ -159,9 +145,9 @@ class VoicemailSweep:
                 _write_atomically(plain.with_suffix(target), sealed, like=plain)
                 plain.unlink(missing_ok=True)
             except OSError as exc:
-                self._failed(plain, exc)
+                self.failures.failed(plain.name, exc)
             else:
-                self._failing.pop(plain.name, None)
+                self.failures.succeeded(plain.name)
         beside = [
             *self.folder.glob(f"*{SEALED_SUFFIX}"),
             *self.folder.glob(f"*{CALLBACK_SUFFIX}"),
@@ -193,9 +179,9 @@ class VoicemailSweep:
                             settings=self.settings.callback,
                         )
             except (OSError, SQLAlchemyError) as exc:
-                self._failed(sealed, exc)
+                self.failures.failed(sealed.name, exc)
                 continue
-            self._failing.pop(sealed.name, None)
+            self.failures.succeeded(sealed.name)
             if decision is None:
                 logger.info("missed call %s: no number to call back; dropped", sealed.stem)
             elif decision.created:

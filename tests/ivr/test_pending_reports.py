@@ -247,7 +247,7 @@ def test_a_spool_file_that_cannot_be_stored_is_kept_logged_once_and_holds_up_no_
         assert len(s.scalars(select(Case)).all()) == 1
     left = {p.name for p in _spooled(settings)}
     assert left == {"0-garbage.json", "1-future.json", "2-damaged.json", orphan.name}
-    assert sweep.failed == 12
+    assert sweep.failures.count == 12
     warnings = [
         r.getMessage()
         for r in caplog.records

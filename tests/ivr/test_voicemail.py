@@ -141,7 +141,7 @@ def test_a_voicemail_that_cannot_be_read_holds_up_no_other_and_is_kept(
         with db.transaction() as s:
             sweep.run(s, NOW)
     assert sweep.ingested == 2
-    assert sweep.failed == 3, "each sweep counts the file it could not store"
+    assert sweep.failures.count == 3, "each sweep counts the file it could not store"
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert [r.getMessage() for r in warnings] == [
         "voicemail 1700000001.2.wav: not stored (IsADirectoryError); "
@@ -179,7 +179,7 @@ def test_a_number_file_that_cannot_be_read_is_counted_and_the_others_are_sealed(
     sweep = VoicemailSweep(settings, PhoneVault(TEST_SECRET))
     with db.transaction() as s:
         sweep.run(s, NOW)
-    assert sweep.failed == 1
+    assert sweep.failures.count == 1
     assert (_folder(settings) / "1700000002.2.sealed").is_file()
     assert not (_folder(settings) / "1700000002.2.caller").exists()
 
