@@ -137,13 +137,25 @@ class MenuEngine:
         direction: CallDirection = CallDirection.inbound,
         callback_request_id: int | None = None,
     ) -> None:
-        record = await self.store.run(
-            self.store.start_call,
-            channel.call_id,
-            caller_number(channel.env),
-            direction=direction,
-            callback_request_id=callback_request_id,
-        )
+        try:
+            record = await self.store.run(
+                self.store.start_call,
+                channel.call_id,
+                caller_number(channel.env),
+                direction=direction,
+                callback_request_id=callback_request_id,
+            )
+        except Exception as exc:
+            # Nothing is said and nothing answered: the dialplan's fallback takes the call
+            # (the apology and a voicemail that is stored once the database is back).
+            self.stats.errors["call-start"] += 1
+            logger.error(
+                "call_id=%s the database is unavailable (%s); the dialplan's fallback "
+                "takes the call",
+                channel.call_id,
+                type(exc).__name__,
+            )
+            return
         state = CallState(
             channel=channel,
             record=record,

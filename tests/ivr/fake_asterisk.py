@@ -49,11 +49,14 @@ class FakeAsterisk:
         self.keys = defaultdict(list, {k: list(v) for k, v in keys.items()})
         self.on_record = on_record
         self.records = 0
+        # Every command the server sent, and the prompts it played.
+        self.commands: list[str] = []
         self.played: list[str] = []
         # The same prompts as the paths Asterisk was asked to play.
         self.paths: list[str] = []
 
     def reply(self, command: str) -> Reply:
+        self.commands.append(command)
         words = command.split()
         verb = " ".join(words[:2])
         if verb in ("STREAM FILE", "GET DATA"):

@@ -265,3 +265,17 @@ def test_quick_exit_after_a_spooled_report_does_not_store_it_twice(
     assert peer.played[-2:] == ["report-kept", "quick-exit"]
     assert len(_spooled(settings)) == 1
     assert hotline.engine.stats.spooled_reports == 1
+
+
+def test_a_call_that_finds_the_database_down_is_left_to_the_dialplan_unanswered(
+    hotline: Hotline, outage: Outage, caplog: pytest.LogCaptureFixture
+) -> None:
+    outage.start()
+    peer = FakeAsterisk(REPORT_KEYS, lambda path, attempt: None)
+    run_call(hotline, peer, timeout_s=10.0)
+    # Not answered, nothing played: the server lets go and the dialplan's fallback answers,
+    # apologises and takes a voicemail (tests/ivr/test_hotline_calls.py).
+    assert peer.commands == []
+    assert hotline.engine.stats.errors == {"call-start": 1}
+    assert "the dialplan's fallback takes the call" in caplog.text
+    assert "Traceback" not in caplog.text and "812555" not in caplog.text
