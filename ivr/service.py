@@ -74,13 +74,24 @@ class Hotline:
     async def missed_call(self, channel: AgiChannel) -> None:
         """Store a callback request without answering; the dialplan then rejects the call."""
         self.missed_calls += 1
-        decision = await self.store.run(
-            self.store.request_callback,
-            number=caller_number(channel.env),
-            caller_id=None,
-            source=CallbackSource.missed_call,
-            settings=self.settings.callback,
-        )
+        try:
+            decision = await self.store.run(
+                self.store.request_callback,
+                number=caller_number(channel.env),
+                caller_id=None,
+                source=CallbackSource.missed_call,
+                settings=self.settings.callback,
+            )
+        except Exception as exc:
+            # DESBUMI_MISSED stays empty: the dialplan notes the number for the sweep
+            # (``<uniqueid>.missed``) and still rejects the call unanswered.
+            self.engine.stats.errors["missed-call"] += 1
+            logger.error(
+                "call_id=%s missed call not stored (%s); the dialplan notes it for later",
+                channel.call_id,
+                type(exc).__name__,
+            )
+            return
         if decision is None:
             outcome = "withheld"
         else:

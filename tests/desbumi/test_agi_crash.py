@@ -42,7 +42,7 @@ def test_a_take_survives_the_fastagi_server_killed_before_the_report_is_sent(
     peer = FakeAsterisk(REPORT_KEYS, on_record)
     with socket.create_connection(("127.0.0.1", int(base_env["DESBUMI_AGI__PORT"])), 10) as sock:
         stream = sock.makefile("rw", encoding="utf-8", newline="\n")
-        stream.write(ENV.format(n=1))
+        stream.write(ENV.format(n=1, script="ivr"))
         stream.flush()
         while line := stream.readline().strip():
             if line.startswith("STREAM FILE") and "record-confirm" in line:

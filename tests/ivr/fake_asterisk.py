@@ -22,7 +22,7 @@ from ivr.prompts import PromptLibrary
 from ivr.service import Hotline
 
 ENV = (
-    "agi_request: agi://127.0.0.1/ivr\nagi_network_script: ivr\n"
+    "agi_request: agi://127.0.0.1/{script}\nagi_network_script: {script}\n"
     "agi_uniqueid: 1700000000.{n}\nagi_callerid: +62812555000{n}\n"
     "agi_channel: PJSIP/gsm-0000000{n}\n\n"
 )
@@ -45,7 +45,14 @@ Reply = str | None  # None: say nothing (the peer is silent)
 class FakeAsterisk:
     """Asterisk's side of one call: a reply per command, keys from per-prompt queues."""
 
-    def __init__(self, keys: dict[str, list[str]], on_record: Callable[[Path, int], Reply]):
+    def __init__(
+        self,
+        keys: dict[str, list[str]],
+        on_record: Callable[[Path, int], Reply],
+        script: str = "ivr",
+    ):
+        # The dialplan's AGI script: ivr (the menu), callback or missed.
+        self.script = script
         self.keys = defaultdict(list, {k: list(v) for k, v in keys.items()})
         self.on_record = on_record
         self.records = 0
@@ -87,7 +94,7 @@ class FakeAsterisk:
 
     async def call(self, port: int, n: int = 1) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(ENV.format(n=n).encode())
+        writer.write(ENV.format(n=n, script=self.script).encode())
         await writer.drain()
         try:
             while line := await asyncio.wait_for(reader.readline(), 10):

@@ -279,3 +279,17 @@ def test_a_call_that_finds_the_database_down_is_left_to_the_dialplan_unanswered(
     assert hotline.engine.stats.errors == {"call-start": 1}
     assert "the dialplan's fallback takes the call" in caplog.text
     assert "Traceback" not in caplog.text and "812555" not in caplog.text
+
+
+def test_a_missed_call_that_finds_the_database_down_is_left_to_the_dialplan(
+    hotline: Hotline, outage: Outage, caplog: pytest.LogCaptureFixture
+) -> None:
+    outage.start()
+    peer = FakeAsterisk({}, lambda path, attempt: None, script="missed")
+    run_call(hotline, peer, timeout_s=10.0)
+    # Never answered, and DESBUMI_MISSED not set: the dialplan writes the number down for
+    # the sweep and rejects the call (tests/ivr/test_hotline_calls.py).
+    assert peer.commands == []
+    assert hotline.engine.stats.errors == {"missed-call": 1}
+    assert "missed call not stored (OperationalError)" in caplog.text
+    assert "Traceback" not in caplog.text and "812555" not in caplog.text
