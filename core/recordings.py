@@ -12,6 +12,7 @@ import wave
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import queue
@@ -67,6 +68,21 @@ def stored_path(path: Path, data_dir: Path) -> str:
         return str(path.resolve().relative_to(data_dir.resolve()))
     except ValueError:
         return str(path.resolve())
+
+
+# Bound parameters per query: below every SQLite build's limit (999 in old ones) and
+# PostgreSQL's (65,535).
+_CHUNK = 500
+
+
+def stored_paths(session: Session, paths: list[str]) -> set[str]:
+    """Those of ``paths`` (as :func:`stored_path` gives them) that a Recording names;
+    asked in chunks, so years of files never make one query too large."""
+    found: set[str] = set()
+    for start in range(0, len(paths), _CHUNK):
+        chunk = paths[start : start + _CHUNK]
+        found.update(session.scalars(select(Recording.path).where(Recording.path.in_(chunk))))
+    return found
 
 
 def add_recording(

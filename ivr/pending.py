@@ -45,7 +45,7 @@ from sqlalchemy.orm import Session
 
 from core.models import Call, Recording
 from core.periodic import Failures, PeriodicTask
-from core.recordings import stored_path
+from core.recordings import stored_path, stored_paths
 from core.settings import Settings
 from ivr.store import store_report
 
@@ -229,27 +229,28 @@ class OrphanTakes:
         self.spool = settings.data_dir / SPOOL_DIR
         self.stored = 0
         self.failures = Failures(logger, "orphaned take of call %s")
+        # Takes found stored by an earlier sweep: a Recording row, once there, stays
+        # (retention keeps it, marked purged), so they are not asked about again.
+        self._stored_before: set[str] = set()
 
     def task(self, interval_s: float = 60.0) -> PeriodicTask:
         return PeriodicTask("hotline.orphan_takes", interval_s, self.run)
 
     def run(self, session: Session, now: datetime) -> int:
         """Store the orphaned takes; returns how many reports were made of them."""
-        takes = self._candidates(now)
-        if not takes:
+        relative = {
+            stored_path(t.path, self.data_dir): t
+            for t in self._candidates(now)
+            if stored_path(t.path, self.data_dir) not in self._stored_before
+        }
+        if not relative:
             return 0
-        known = set(
-            session.scalars(
-                select(Recording.path).where(
-                    Recording.path.in_([stored_path(t.path, self.data_dir) for t in takes])
-                )
-            )
-        )
+        known = stored_paths(session, list(relative))
+        self._stored_before |= known
         spooled = self._spooled()
         by_call: dict[str, list[_Take]] = defaultdict(list)
-        for take in takes:
-            relative = stored_path(take.path, self.data_dir)
-            if relative not in known and relative not in spooled:
+        for name, take in relative.items():
+            if name not in known and name not in spooled:
                 by_call[_TAKE.fullmatch(take.path.name)["call"]].append(take)  # type: ignore[index]
         count = 0
         for uniqueid, orphans in sorted(by_call.items()):

@@ -46,9 +46,9 @@ from sqlalchemy.orm import Session
 
 from core.callers import caller_for_number
 from core.cases import create_report_case
-from core.models import Call, CallbackRequest, Caller, Case, Recording
+from core.models import Call, CallbackRequest, Caller, Case
 from core.periodic import Failures, PeriodicTask
-from core.recordings import add_recording, stored_path
+from core.recordings import add_recording, stored_path, stored_paths
 from core.security import DecryptionFailed, InvalidPhoneNumber, PhoneVault
 from core.settings import Settings
 from core.states import CallbackSource, CallbackState, CallDirection, CallOutcome
@@ -95,13 +95,7 @@ class VoicemailSweep:
         self._queue_missed_calls(session)
         files = sorted(self.folder.glob("*.wav"))
         data_dir = self.settings.data_dir
-        done = set(
-            session.scalars(
-                select(Recording.path).where(
-                    Recording.path.in_([stored_path(audio, data_dir) for audio in files])
-                )
-            )
-        )
+        done = stored_paths(session, [stored_path(audio, data_dir) for audio in files])
         count = 0
         for audio in files:
             if stored_path(audio, data_dir) in done:
