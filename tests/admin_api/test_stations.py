@@ -20,16 +20,9 @@ from core.db import Database
 from core.models import Segment, Station
 from core.settings import Settings
 from core.states import SegmentStatus
+from tests.conftest import FixedClock
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
-
-
-class FixedClock:
-    def __init__(self, now: datetime) -> None:
-        self.moment = now
-
-    def now(self) -> datetime:
-        return self.moment
 
 
 @dataclass

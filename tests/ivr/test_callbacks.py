@@ -18,18 +18,10 @@ from core.states import CallbackSource, CallbackState
 from ivr.ami import AmiConnection
 from ivr.callbacks import CallbackDialer, quiet_until
 from ivr.store import HotlineStore
-from tests.conftest import TEST_SECRET
+from tests.conftest import TEST_SECRET, FixedClock
 from tests.ivr.conftest import AMI_SECRET, AMI_USER, HotlineSite, _free_port
 
 NUMBER = "+62 812 3456 7890"
-
-
-class FixedClock(Clock):
-    def __init__(self, moment: datetime) -> None:
-        self.moment = moment
-
-    def now(self) -> datetime:
-        return self.moment
 
 
 def _store(db: Database, settings: Settings, clock: Clock) -> HotlineStore:

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from core.clock import Clock
 from core.db import Database
 from core.models import Call, Case, Job, Programme, Recording, Segment
 from core.security import PhoneVault
@@ -18,6 +17,7 @@ from core.settings import Settings
 from core.states import CallOutcome, SegmentStatus
 from ivr.fastagi import RecordEnd
 from ivr.voicemail import VoicemailSweep
+from tests.conftest import FixedClock
 from tests.ivr.conftest import HotlineSite
 from tests.ivr.harness import (
     Await,
@@ -73,14 +73,6 @@ nodes:
 # 10:00 and 20:00 in Jakarta (WIB, UTC+7).
 OFFICE_HOURS = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
 EVENING = datetime(2026, 11, 24, 13, 0, tzinfo=UTC)
-
-
-class FixedClock(Clock):
-    def __init__(self, moment: datetime) -> None:
-        self.moment = moment
-
-    def now(self) -> datetime:
-        return self.moment
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from core.clock import Clock
 from core.db import Database
 from core.models import Call, Case, Job, Recording
 from core.security import PhoneVault
@@ -23,18 +22,10 @@ from ivr.pending import (
     spool_report,
 )
 from ivr.store import HotlineStore
-from tests.conftest import TEST_SECRET
+from tests.conftest import TEST_SECRET, FixedClock
 from tests.ivr.fake_asterisk import wav
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-
-
-class At(Clock):
-    def __init__(self, moment: datetime) -> None:
-        self.moment = moment
-
-    def now(self) -> datetime:
-        return self.moment
 
 
 def _take(settings: Settings, name: str, seconds: float, written: datetime) -> Path:
@@ -47,7 +38,7 @@ def _take(settings: Settings, name: str, seconds: float, written: datetime) -> P
 def test_orphaned_takes_become_incomplete_reports_of_their_calls(
     settings: Settings, db: Database
 ) -> None:
-    store = HotlineStore(db, PhoneVault(TEST_SECRET), At(NOW), settings.data_dir)
+    store = HotlineStore(db, PhoneVault(TEST_SECRET), FixedClock(NOW), settings.data_dir)
     # A: the server died after her take; the dialplan's fallback then ended the call.
     ended = store.start_call("1700000000.1", "+628123450001")
     store.finish_call(ended.call_id, CallOutcome.fallback_voicemail, [], "ms")

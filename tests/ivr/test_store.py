@@ -14,17 +14,14 @@ from core.settings import Settings
 from core.states import CallOutcome
 from ivr.app import hotline_tasks
 from ivr.store import STALE_CALL_AFTER, HotlineStore, close_stale_calls
-from tests.conftest import TEST_SECRET
+from tests.conftest import TEST_SECRET, FixedClock
 
-
-class FixedClock:
-    def now(self) -> datetime:
-        return datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 
 def test_a_report_asked_for_twice_is_stored_once(settings: Settings, db: Database) -> None:
     """The helper process may die between its commit and its answer; the engine asks again."""
-    store = HotlineStore(db, PhoneVault(TEST_SECRET), FixedClock(), settings.data_dir)
+    store = HotlineStore(db, PhoneVault(TEST_SECRET), FixedClock(NOW), settings.data_dir)
     call = store.start_call("1700000000.1", "+628123450001")
     folder = settings.data_dir / "recordings"
     folder.mkdir(parents=True)
@@ -71,7 +68,7 @@ def test_a_report_asked_for_twice_is_stored_once(settings: Settings, db: Databas
 def test_calls_that_lost_their_end_are_marked_failed_after_hours(
     settings: Settings, db: Database
 ) -> None:
-    store = HotlineStore(db, PhoneVault(TEST_SECRET), FixedClock(), settings.data_dir)
+    store = HotlineStore(db, PhoneVault(TEST_SECRET), FixedClock(NOW), settings.data_dir)
     lost = store.start_call("1700000000.1", "+628123450001")  # the server was killed
     reported = store.start_call("1700000000.2", "+628123450002")
     store.submit_report(
@@ -85,7 +82,7 @@ def test_calls_that_lost_their_end_are_marked_failed_after_hours(
     )
     ended = store.start_call("1700000000.3", None)
     store.finish_call(ended.call_id, CallOutcome.hung_up, [], "id")
-    start = FixedClock().now()
+    start = FixedClock(NOW).now()
     with db.transaction() as s:
         # A call may last long (a counsellor's): within the hours nothing changes.
         assert close_stale_calls(s, start + STALE_CALL_AFTER - timedelta(minutes=1)) == 0
