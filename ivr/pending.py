@@ -89,14 +89,17 @@ class PendingReport:
     @classmethod
     def from_json(cls, raw: bytes) -> PendingReport:
         try:
-            data: dict[str, Any] = json.loads(raw)
-            if data.get("version") != 1:
-                raise UnreadableSpoolFile(f"unknown spool version {data.get('version')!r}")
+            data: Any = json.loads(raw)
+        except ValueError as exc:
+            raise UnreadableSpoolFile("not a spooled report (not JSON)") from exc
+        if not isinstance(data, dict):
+            raise UnreadableSpoolFile("not a spooled report (not a JSON object)")
+        if data.get("version") != 1:
+            raise UnreadableSpoolFile(f"unknown spool version {data.get('version')!r}")
+        try:
             data["reported_at"] = datetime.fromisoformat(data["reported_at"])
             report = cls(**data)
         except (ValueError, TypeError, KeyError) as exc:
-            if isinstance(exc, UnreadableSpoolFile):
-                raise
             raise UnreadableSpoolFile(f"not a spooled report ({type(exc).__name__})") from exc
         if not report._well_typed():
             raise UnreadableSpoolFile("not a spooled report (wrong field types)")

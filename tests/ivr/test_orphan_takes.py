@@ -77,6 +77,8 @@ def test_orphaned_takes_become_incomplete_reports_of_their_calls(
             reported_at=NOW - timedelta(hours=2),
         ),
     )
+    # A damaged spool file (JSON, but not an object) beside it holds up nothing.
+    (settings.data_dir / "spool" / "reports" / "0-damaged.json").write_text("[]")
     # E: a take with no audio at all, of an ended call.
     quiet = store.start_call("1700000000.5", None)
     store.finish_call(quiet.call_id, CallOutcome.hung_up, [], "id")
