@@ -36,6 +36,18 @@ def enqueue_transcription(session: Session, recording: Recording, *, now: dateti
     )
 
 
+# A file no larger than its header holds no audio (Asterisk's WAV header is 44 bytes).
+HEADER_BYTES = {"wav": 44}
+
+
+def has_audio(path: Path, fmt: str) -> bool:
+    """Whether the recording at ``path`` holds any audio; False when it is not there."""
+    try:
+        return path.stat().st_size > HEADER_BYTES.get(fmt, 0)
+    except OSError:
+        return False
+
+
 def audio_duration_s(path: Path, fmt: str) -> float:
     """The duration of a telephone recording, from its header or else its size.
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from core.clock import Clock, in_daily_window, local_time, parse_daily_window
+from core.recordings import has_audio
 from core.settings import Settings
 from core.states import CallbackSource, CallDirection, CallOutcome
 from ivr.errors import AgiProtocolError, CallHungUp, PromptUnavailable
@@ -36,7 +37,13 @@ from ivr.menu import (
     SegmentNode,
     TransferNode,
 )
-from ivr.pending import RECORDINGS_DIR, PendingReport, relative_recordings, spool_report
+from ivr.pending import (
+    RECORDINGS_DIR,
+    PendingReport,
+    relative_recordings,
+    spool_report,
+    take_name,
+)
 from ivr.prompts import PromptLibrary, PromptMissing
 from ivr.store import CallRecord, ContentRef, HotlineStore
 
@@ -46,8 +53,6 @@ COUNTRY_HINTS = {"1": "MY", "2": "SA", "3": "HK", "4": "SG", "5": "TW", "6": "ot
 CALLBACK_TIMES = {"1": "morning", "2": "midday", "3": "afternoon", "4": "any"}
 # Less than this much audio is "we did not hear you" (Asterisk counts 8 kHz samples).
 MIN_RECORDING_SAMPLES = 8000 // 2
-# A file no larger than its header holds no audio (Asterisk's WAV header is 44 bytes).
-HEADER_BYTES = {"wav": 44}
 RECORD_ATTEMPTS = 3
 ALL_KEYS = "0123456789*#"
 REPORT_REFERENCE_REPEATS = 2
@@ -589,10 +594,11 @@ class MenuEngine:
         now = self.clock.now()
         folder = self.settings.data_dir.resolve() / RECORDINGS_DIR / f"{now:%Y}" / f"{now:%m}"
         folder.mkdir(parents=True, exist_ok=True)
-        safe_id = "".join(c for c in state.call_id if c.isalnum() or c in "._-") or "call"
         while True:
             state.takes += 1
-            target = folder / f"{safe_id}-{state.takes}.{self.settings.hotline.record_format}"
+            target = folder / take_name(
+                state.call_id, state.takes, self.settings.hotline.record_format
+            )
             if not target.exists():
                 return target
 
@@ -639,11 +645,7 @@ class MenuEngine:
             return node.next
 
     def _has_audio(self, path: Path) -> bool:
-        header = HEADER_BYTES.get(self.settings.hotline.record_format, 0)
-        try:
-            return path.stat().st_size > header
-        except OSError:
-            return False
+        return has_audio(path, self.settings.hotline.record_format)
 
     async def _confirm(self, state: CallState, target: Path, wait_s: float) -> str:
         """1 listen, 2 record again, 3 send; silence or confusion sends (nothing is lost)."""

@@ -45,7 +45,7 @@ from sqlalchemy.orm import Session
 
 from core.models import Call, Recording
 from core.periodic import Failures, PeriodicTask
-from core.recordings import stored_path, stored_paths
+from core.recordings import has_audio, stored_path, stored_paths
 from core.settings import Settings
 from ivr.store import store_report
 
@@ -56,10 +56,18 @@ RECORDINGS_DIR = "recordings"
 # How long a take may wait for its report: after its call ended, and while it shows live.
 TAKE_SETTLE = timedelta(minutes=1)
 TAKE_ORPHAN_AFTER = timedelta(hours=1)
-# The engine's take files: <Asterisk unique id>-<take number>.<format>.
+# The engine's take files (take_name): <Asterisk unique id>-<take number>.<format>.
 _TAKE = re.compile(r"(?P<call>.+)-(?P<take>\d+)\.(?P<fmt>[a-z0-9]+)")
-# The telephone formats' headers: a take no longer than this holds no audio.
-_HEADER_BYTES = {"wav": 44}
+
+
+def safe_call_id(uniqueid: str) -> str:
+    """An Asterisk unique id as a part of a file name (it is digits and a dot)."""
+    return "".join(c for c in uniqueid if c.isalnum() or c in "._-") or "call"
+
+
+def take_name(uniqueid: str, number: int, fmt: str) -> str:
+    """The file name of a call's ``number``-th take, as ``_TAKE`` reads it back."""
+    return f"{safe_call_id(uniqueid)}-{number}.{fmt}"
 
 
 class UnreadableSpoolFile(ValueError):
@@ -124,8 +132,7 @@ def spool_report(data_dir: Path, report: PendingReport) -> Path:
     """Write ``report`` into the spool, durably (fsync), readable by this user only."""
     folder = data_dir / SPOOL_DIR
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    safe_id = "".join(c for c in report.asterisk_id if c.isalnum() or c in "._-") or "call"
-    name = f"{report.reported_at:%Y%m%dT%H%M%S}-{safe_id}-{report.call_id}"
+    name = f"{report.reported_at:%Y%m%dT%H%M%S}-{safe_call_id(report.asterisk_id)}-{report.call_id}"
     fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{name}-", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as out:  # mkstemp: mode 0600 already
@@ -242,9 +249,9 @@ class OrphanTakes:
     def run(self, session: Session, now: datetime) -> int:
         """Store the orphaned takes; returns how many reports were made of them."""
         relative = {
-            stored_path(t.path, self.data_dir): t
-            for t in self._candidates(now)
-            if stored_path(t.path, self.data_dir) not in self._stored_before
+            name: take
+            for take in self._candidates(now)
+            if (name := stored_path(take.path, self.data_dir)) not in self._stored_before
         }
         if not relative:
             return 0
@@ -308,8 +315,7 @@ class OrphanTakes:
         keep = []
         for take in sorted(orphans, key=lambda t: t.number):
             superseded = take.number < latest
-            empty = take.path.stat().st_size <= _HEADER_BYTES.get(take.fmt, 0)
-            if superseded or empty:
+            if superseded or not has_audio(take.path, take.fmt):
                 # Recorded again and the later take stored, or no audio at all: the engine
                 # would have deleted it once the report was stored.
                 take.path.unlink(missing_ok=True)
