@@ -31,9 +31,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import tempfile
+import secrets
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -43,6 +42,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.files import write_atomically
 from core.models import Call, Recording
 from core.periodic import Failures, PeriodicTask
 from core.recordings import has_audio, stored_path, stored_paths
@@ -133,27 +133,9 @@ def spool_report(data_dir: Path, report: PendingReport) -> Path:
     folder = data_dir / SPOOL_DIR
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     name = f"{report.reported_at:%Y%m%dT%H%M%S}-{safe_call_id(report.asterisk_id)}-{report.call_id}"
-    fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{name}-", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out:  # mkstemp: mode 0600 already
-            out.write(report.to_json())
-            out.flush()
-            os.fsync(out.fileno())
-        target = folder / f"{name}-{Path(tmp_name).stem.rsplit('-', 1)[-1]}.json"
-        Path(tmp_name).replace(target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    _fsync_dir(folder)
+    target = folder / f"{name}-{secrets.token_hex(8)}.json"
+    write_atomically(target, report.to_json(), durable=True)
     return target
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class PendingReports:

@@ -35,8 +35,6 @@ caller had already sent in that call, if any.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -46,6 +44,7 @@ from sqlalchemy.orm import Session
 
 from core.callers import caller_for_number
 from core.cases import create_report_case
+from core.files import write_atomically
 from core.models import Call, CallbackRequest, Caller, Case
 from core.periodic import Failures, PeriodicTask
 from core.recordings import add_recording, stored_path, stored_paths
@@ -136,7 +135,8 @@ class VoicemailSweep:
                 except InvalidPhoneNumber:
                     sealed = b""  # "anonymous", "unknown": nobody to call back
                 target = SEALED_SUFFIX if plain.suffix == NUMBER_SUFFIX else MISSED_SEALED_SUFFIX
-                _write_atomically(plain.with_suffix(target), sealed, like=plain)
+                # With the dialplan's times: the orphan clock runs from when it wrote them.
+                write_atomically(plain.with_suffix(target), sealed, times_of=plain)
                 plain.unlink(missing_ok=True)
             except OSError as exc:
                 self.failures.failed(plain.name, exc)
@@ -276,21 +276,6 @@ def _age_s(path: Path, now: datetime) -> float | None:
         return now.timestamp() - path.stat().st_mtime
     except FileNotFoundError:
         return None
-
-
-def _write_atomically(target: Path, data: bytes, *, like: Path) -> None:
-    """``data`` into ``target`` (mode 0600), never half-written, with the times of ``like``
-    (when the dialplan wrote the number: the orphan clock runs from then)."""
-    written = like.stat()
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.utime(tmp_name, (written.st_atime, written.st_mtime))
-        Path(tmp_name).replace(target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
 
 
 def _caller_of(session: Session, call: Call) -> Caller | None:
