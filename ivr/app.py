@@ -88,7 +88,8 @@ def warm_prompts(hotline: Hotline, stop: threading.Event | None = None) -> int:
 
 def hotline_tasks(settings: Settings, ami: AmiConnection | None) -> list[PeriodicTask]:
     """The scheduler's hotline tasks: voicemail ingestion, reports spooled while the
-    database was failing and, with AMI, the callbacks."""
+    database was failing, takes a killed server left, calls that lost their end and,
+    with AMI, the callbacks."""
     vault = PhoneVault(settings.require_secret())
     tasks = [
         VoicemailSweep(settings, vault).task(),

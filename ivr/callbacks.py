@@ -120,9 +120,7 @@ class CallbackDialer:
             ):
                 continue  # answered (the menu says so), or news of an older attempt
             if request.attempts >= self.settings.max_attempts:
-                request.move_to(CallbackState.failed, now)
-                request.last_error = f"{ended.reason} after {request.attempts} attempts"
-                logger.info("callback %s failed: %s", request.id, ended.reason)
+                _give_up(request, ended.reason, now)
             else:
                 request.last_error = f"attempt {ended.attempt}: {ended.reason}"
                 request.updated_at = now
@@ -149,9 +147,7 @@ class CallbackDialer:
         started = 0
         for request in due:
             if request.attempts >= self.settings.max_attempts:
-                request.move_to(CallbackState.failed, now)
-                request.last_error = f"no answer after {request.attempts} attempts"
-                logger.info("callback %s failed: no answer", request.id)
+                _give_up(request, "no answer", now)
                 continue
             quiet_end = quiet_until(now, self.settings.quiet_hours, self.timezone)
             if quiet_end is not None:
@@ -191,3 +187,10 @@ class CallbackDialer:
             self.originated += 1
             logger.info("callback %s: attempt %s started", request.id, request.attempts)
         return started
+
+
+def _give_up(request: CallbackRequest, reason: str, now: datetime) -> None:
+    """Its last attempt ended unanswered: case workers see it in the callback queue."""
+    request.move_to(CallbackState.failed, now)
+    request.last_error = f"{reason} after {request.attempts} attempts"
+    logger.info("callback %s failed: %s", request.id, reason)
