@@ -14,6 +14,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -716,32 +717,8 @@ class MenuEngine:
             logger.error(
                 "call_id=%s report not stored (%s); spooling it", state.call_id, type(exc).__name__
             )
-            pending = PendingReport(
-                asterisk_id=state.call_id,
-                call_id=state.record.call_id,
-                caller_id=state.record.caller_id,
-                language=state.language,
-                hints=dict(draft.hints),
-                recordings=relative_recordings(self.settings.data_dir, keep),
-                fmt=self.settings.hotline.record_format,
-                partial=partial,
-                reported_at=reported_at,
-            )
-            try:
-                spooled = await asyncio.to_thread(spool_report, self.settings.data_dir, pending)
-            except Exception:
-                # Neither the database nor the disk: the recordings are all that is left.
-                logger.exception(
-                    "call_id=%s REPORT NOT STORED and not spooled; recordings kept: %s",
-                    state.call_id,
-                    ", ".join(p.name for p in keep),
-                )
-                return None
-            draft.stored = draft.spooled = True
-            self.stats.spooled_reports += 1
-            state.outcome = CallOutcome.reported
-            logger.info("call_id=%s report spooled as %s", state.call_id, spooled.name)
-            self._drop_superseded(files, keep)
+            if await self._spool(state, draft, keep, partial=partial, reported_at=reported_at):
+                self._drop_superseded(files, keep)
             return None
         draft.stored = True
         self._drop_superseded(files, keep)
@@ -758,6 +735,44 @@ class MenuEngine:
         )
         self._emit(state, "report", report.reference)
         return report.reference
+
+    async def _spool(
+        self,
+        state: CallState,
+        draft: _Draft,
+        keep: list[Path],
+        *,
+        partial: bool,
+        reported_at: datetime,
+    ) -> bool:
+        """The report the database refused, into the spool (ivr/pending.py); False when
+        the disk failed too."""
+        pending = PendingReport(
+            asterisk_id=state.call_id,
+            call_id=state.record.call_id,
+            caller_id=state.record.caller_id,
+            language=state.language,
+            hints=dict(draft.hints),
+            recordings=relative_recordings(self.settings.data_dir, keep),
+            fmt=self.settings.hotline.record_format,
+            partial=partial,
+            reported_at=reported_at,
+        )
+        try:
+            spooled = await asyncio.to_thread(spool_report, self.settings.data_dir, pending)
+        except Exception:
+            # Neither the database nor the disk: the recordings are all that is left.
+            logger.exception(
+                "call_id=%s REPORT NOT STORED and not spooled; recordings kept: %s",
+                state.call_id,
+                ", ".join(p.name for p in keep),
+            )
+            return False
+        draft.stored = draft.spooled = True
+        self.stats.spooled_reports += 1
+        state.outcome = CallOutcome.reported
+        logger.info("call_id=%s report spooled as %s", state.call_id, spooled.name)
+        return True
 
     @staticmethod
     def _drop_superseded(files: list[Path], keep: list[Path]) -> None:
