@@ -189,6 +189,12 @@ class CallbackDialer:
         return started
 
 
+def failure_reason(last_error: str | None) -> str | None:
+    """Why a failed request's last attempt ended (one of ``REASONS``), from its last_error."""
+    reason = (last_error or "").partition(" after ")[0]
+    return reason if reason in REASONS.values() else None
+
+
 def _give_up(request: CallbackRequest, reason: str, now: datetime) -> None:
     """Its last attempt ended unanswered: case workers see it in the callback queue."""
     request.move_to(CallbackState.failed, now)

@@ -15,6 +15,8 @@ from admin_api.context import app_context, client_address, read_tx, write_tx
 from admin_api.params import PathId
 from admin_api.routes.api_queues import callback_out
 from admin_api.web import render
+from core.states import CallbackState
+from ivr.callbacks import failure_reason
 
 router = APIRouter(include_in_schema=False)
 CaseWorker = Annotated[Principal, Depends(requires(web_principal, *CASE_ROLES))]
@@ -35,7 +37,16 @@ def _queue_page(
     request: Request, session: Session, principal: Principal, revealed: dict[int, str]
 ) -> HTMLResponse:
     rows = [callback_out(session, request, r) for r in queues.callback_queue(session, principal)]
-    return render(request, "callbacks.html", {"rows": rows, "revealed": revealed})
+    # Why the automatic callbacks failed, in the page's language (busy, no answer...).
+    reasons = {
+        row.id: reason.replace(" ", "_")
+        for row in rows
+        if row.state is CallbackState.failed
+        and (reason := failure_reason(row.last_error)) is not None
+    }
+    return render(
+        request, "callbacks.html", {"rows": rows, "revealed": revealed, "reasons": reasons}
+    )
 
 
 @router.get("/callbacks")

@@ -16,7 +16,7 @@ from core.security import PhoneVault
 from core.settings import Settings
 from core.states import CallbackSource, CallbackState
 from ivr.ami import AmiConnection
-from ivr.callbacks import CallbackDialer, quiet_until
+from ivr.callbacks import CallbackDialer, failure_reason, quiet_until
 from ivr.store import HotlineStore
 from tests.conftest import TEST_SECRET, FixedClock
 from tests.ivr.conftest import AMI_SECRET, AMI_USER, HotlineSite, _free_port
@@ -214,6 +214,7 @@ def test_a_failed_attempt_is_written_and_the_last_one_fails_the_request_at_once(
         last = tick_until(retry, lambda r: r.state is CallbackState.failed)
         assert last.attempts == 2
         assert last.last_error == f"{reason} after 2 attempts"
+        assert failure_reason(last.last_error) == reason  # what the web queue shows
         assert dialer.originated == 2
     finally:
         ami.close()
