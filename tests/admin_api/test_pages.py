@@ -20,6 +20,7 @@ from core.states import (
     TranscriptionStatus,
     Urgency,
 )
+from ivr.callbacks import REASONS, failure_reason
 from tests.admin_api.conftest import CALLER_NUMBER, PASSWORD, World, csrf_of, web_login
 from transcription.triage import Indicator
 
@@ -161,6 +162,15 @@ def test_case_page_tells_the_truth_about_transcription(world: World, client: Tes
             )
         page = client.get(f"/cases/{case}").text
         assert text in page, status
+
+
+def test_every_callback_failure_reason_has_words() -> None:
+    # The dialer writes these; the callback queue page looks each one up in the catalogue.
+    for reason in REASONS.values():
+        assert failure_reason(f"{reason} after 3 attempts") == reason
+        assert f"callback.reason.{reason.replace(' ', '_')}" in CATALOGUE, reason
+    assert failure_reason("the number does not decrypt with this secret key") is None
+    assert failure_reason(None) is None
 
 
 def test_callback_queue(world: World, client: TestClient) -> None:
