@@ -189,14 +189,18 @@ class CallbackDialer:
         return started
 
 
+# What a given-up request's last_error says after its reason; failure_reason() reads it back.
+_GAVE_UP_AFTER = " after "
+
+
 def failure_reason(last_error: str | None) -> str | None:
     """Why a failed request's last attempt ended (one of ``REASONS``), from its last_error."""
-    reason = (last_error or "").partition(" after ")[0]
+    reason = (last_error or "").partition(_GAVE_UP_AFTER)[0]
     return reason if reason in REASONS.values() else None
 
 
 def _give_up(request: CallbackRequest, reason: str, now: datetime) -> None:
     """Its last attempt ended unanswered: case workers see it in the callback queue."""
     request.move_to(CallbackState.failed, now)
-    request.last_error = f"{reason} after {request.attempts} attempts"
+    request.last_error = f"{reason}{_GAVE_UP_AFTER}{request.attempts} attempts"
     logger.info("callback %s failed: %s", request.id, reason)

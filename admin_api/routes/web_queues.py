@@ -33,13 +33,18 @@ def follow_ups_page(
     return render(request, "follow_ups.html", {"rows": rows, "overdue": overdue})
 
 
+def reason_key(reason: str) -> str:
+    """The catalogue key of a reason the callback dialer writes (``no answer``...)."""
+    return "callback.reason." + reason.replace(" ", "_")
+
+
 def _queue_page(
     request: Request, session: Session, principal: Principal, revealed: dict[int, str]
 ) -> HTMLResponse:
     rows = [callback_out(session, request, r) for r in queues.callback_queue(session, principal)]
     # Why the automatic callbacks failed, in the page's language (busy, no answer...).
     reasons = {
-        row.id: reason.replace(" ", "_")
+        row.id: reason_key(reason)
         for row in rows
         if row.state is CallbackState.failed
         and (reason := failure_reason(row.last_error)) is not None

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from admin_api.i18n import Translator, negotiate
 from admin_api.messages import CATALOGUE
+from admin_api.routes.web_queues import reason_key
 from core.models import AuditEvent, CallbackRequest, Caller, Case, Recording
 from core.states import (
     CallbackSource,
@@ -168,7 +169,7 @@ def test_every_callback_failure_reason_has_words() -> None:
     # The dialer writes these; the callback queue page looks each one up in the catalogue.
     for reason in REASONS.values():
         assert failure_reason(f"{reason} after 3 attempts") == reason
-        assert f"callback.reason.{reason.replace(' ', '_')}" in CATALOGUE, reason
+        assert reason_key(reason) in CATALOGUE, reason
     assert failure_reason("the number does not decrypt with this secret key") is None
     assert failure_reason(None) is None
 
