@@ -206,7 +206,8 @@ stop() {
     root=$(build)
     inner=$(cat "$dir/inner" 2>/dev/null || true)
     if [ -n "$inner" ]; then
-        chroot "$root" /usr/sbin/asterisk -C "${inner#"$root"}/etc/asterisk.conf" \
+        # Bounded: an Asterisk that no longer answers its console is killed below.
+        timeout --kill-after=2 10 chroot "$root" /usr/sbin/asterisk -C "${inner#"$root"}/etc/asterisk.conf" \
             -rx 'core stop now' >/dev/null 2>&1 || true
     fi
     if [ -f "$dir/pid" ]; then
