@@ -29,12 +29,14 @@ has two such wake-ups that a dialplan step has not.
 
     sudo .venv/bin/python bench/hotline_load.py [--calls 20,100,200] [--rate 20] [--repeat N]
         [--database-url postgresql://...] [--profile DIR] [--server-nice N]
-        [--asterisk-highpriority] [--server-realtime N] [--no-channel-clock]
-        [--pin-asterisk CPUS] [--pin-server CPUS]
+        [--asterisk-highpriority] [--server-realtime N] [--cpu-latency US]
+        [--no-channel-clock] [--pin-asterisk CPUS] [--pin-server CPUS]
 
 Debian's asterisk.service runs ``asterisk -p`` (real-time threads); the deployed unit runs
 desbumi agi at DESBUMI_AGI__REALTIME_PRIORITY=11: ``--asterisk-highpriority
---server-realtime 11`` measures that pair.
+--server-realtime 11`` measures that pair. ``--cpu-latency 0`` holds the kernel's CPU latency
+request (/dev/cpu_dma_latency) at 0 for the whole run: idle cores poll instead of halting,
+for both IVRs alike; the wake-up ping-pong is then measured again with it in force.
 
 Needs root (the Asterisk sandbox is a chroot). Prints one table; nothing is asserted.
 """
@@ -51,6 +53,7 @@ import shutil
 import signal
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -93,6 +96,8 @@ SCRIPT = (
     ("record-confirm", "3"),
     ("report-thanks", "hangup"),
 )
+# How long an AMI action may wait for Asterisk's reply before the run stops.
+AMI_REPLY_S = 30.0
 # Each size's rounds: the baseline first, then the same calls through desbumi agi.
 VARIANTS = ("dialplan", "fastagi")
 # Asterisk names them BackGround, Playback, Read, Record in its events.
@@ -288,7 +293,10 @@ class Ami:
         text += "".join(f"{k}: {v}\r\n" for k, v in fields.items())
         self.writer.write(text.encode() + b"\r\n")
         await self.writer.drain()
-        return await asyncio.wait_for(future, 30)
+        try:
+            return await asyncio.wait_for(future, AMI_REPLY_S)
+        except TimeoutError:
+            raise TimeoutError(f"Asterisk did not answer AMI {name} in {AMI_REPLY_S:g} s") from None
 
     async def _read(self) -> None:
         if self.reader is None:
@@ -658,6 +666,12 @@ def wakeup_round_trip(cpus: tuple[int, int], count: int = 300, gap_s: float = 0.
     return f"p50 {percentile(took, 0.5):.2f} / p99 {percentile(took, 0.99):.2f} ms"
 
 
+def wakeup_figures() -> str:
+    across = wakeup_round_trip((0, 1)) if (os.cpu_count() or 1) > 1 else ""
+    same = wakeup_round_trip((0, 0))
+    return (f"across cores {across}, " if across else "") + f"on one core {same}"
+
+
 def pin(pid: int, cpus: str) -> None:
     """Every thread of ``pid`` on ``cpus``; threads it starts later inherit it."""
     subprocess.run(
@@ -784,7 +798,11 @@ def prepare(args: argparse.Namespace, sandbox: Sandbox) -> Site:
     return Site(environment, settings, path_keys, speech, speech_s)
 
 
-async def bench(args: argparse.Namespace, sandbox: Sandbox, site: Site, pid: int) -> list[Round]:
+async def bench(
+    args: argparse.Namespace, sandbox: Sandbox, site: Site, pid: int, rounds: list[Round]
+) -> None:
+    """Every round measured goes into ``rounds`` at once, so that a run that stops early
+    still reports the rounds before."""
     driver = Driver(site.speech, seed=7)
     callers = FastAgiServer(driver, "127.0.0.1", sandbox.driver_port, 120)
     await callers.start()
@@ -792,7 +810,6 @@ async def bench(args: argparse.Namespace, sandbox: Sandbox, site: Site, pid: int
     ami = Ami(sandbox.ami_port)
     await ami.connect()
     db = Database.from_settings(site.settings)
-    rounds: list[Round] = []
     try:
         number = 0
         # A few calls first, not reported: the server's first calls also pay for its
@@ -807,30 +824,27 @@ async def bench(args: argparse.Namespace, sandbox: Sandbox, site: Site, pid: int
                 label = "warm-up" if number <= 2 and args.warmup else "round"
                 print(f"{variant}: {calls} calls ({label}) ...", flush=True)
                 fastagi = variant == "fastagi"
-                rounds.append(
-                    await run_round(
-                        ami,
-                        driver,
-                        sandbox,
-                        site.path_keys,
-                        variant=variant,
-                        number=number,
-                        calls=calls,
-                        rate=args.rate,
-                        server_pid=pid if fastagi else None,
-                        db=db if fastagi else None,
-                    )
+                measured = await run_round(
+                    ami,
+                    driver,
+                    sandbox,
+                    site.path_keys,
+                    variant=variant,
+                    number=number,
+                    calls=calls,
+                    rate=args.rate,
+                    server_pid=pid if fastagi else None,
+                    db=db if fastagi else None,
                 )
+                if label == "round":
+                    rounds.append(measured)
                 await asyncio.sleep(3)
-        if args.warmup:
-            del rounds[:2]
     finally:
         await ami.close()
         await callers.close()
         serving.cancel()
         await asyncio.gather(serving, return_exceptions=True)
         db.dispose()
-    return rounds
 
 
 def report(rounds: list[Round], args: argparse.Namespace, wakeups: str) -> None:
@@ -976,20 +990,29 @@ def main() -> None:
         default=0,
         help="DESBUMI_AGI__REALTIME_PRIORITY for desbumi agi (11: above Asterisk's -p)",
     )
+    parser.add_argument(
+        "--cpu-latency",
+        type=int,
+        default=-1,
+        help="hold /dev/cpu_dma_latency at this many us for the run (0: idle cores poll)",
+    )
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("hotline_load: needs root (the Asterisk sandbox is a chroot)")
     print("loadavg before:", Path("/proc/loadavg").read_text().strip(), flush=True)
-    wakeups = (
-        "one wake-up round trip between two processes every 20 ms: "
-        + (f"across cores {wakeup_round_trip((0, 1))}, " if (os.cpu_count() or 1) > 1 else "")
-        + f"on one core {wakeup_round_trip((0, 0))}"
-    )
+    wakeups = "one wake-up round trip between two processes every 20 ms: " + wakeup_figures()
+    if args.cpu_latency >= 0:
+        # Held until this process exits: the kernel ends the request with the descriptor.
+        held = os.open("/dev/cpu_dma_latency", os.O_WRONLY | os.O_CLOEXEC)
+        os.write(held, struct.pack("=i", args.cpu_latency))
+        wakeups += f"; with the CPU latency request at {args.cpu_latency} us: " + wakeup_figures()
     print(wakeups, flush=True)
     work = Path(tempfile.mkdtemp(prefix="hotline-bench-"))
     # The sandbox names its folder in the chroot after this one: unique per run.
     sandbox = Sandbox(work / f"bench{os.getpid()}", free_port(), free_port(), free_port())
     sandbox.start(args.asterisk_highpriority)
+    rounds: list[Round] = []
+    stopped = ""
     try:
         if args.pin_asterisk:
             pin(sandbox.pid, args.pin_asterisk)
@@ -998,14 +1021,21 @@ def main() -> None:
         with agi_server(site.environment, work / "agi.log", profile, args.server_nice) as pid:
             if args.pin_server:
                 pin(pid, args.pin_server)
-            rounds = asyncio.run(bench(args, sandbox, site, pid))
+            asyncio.run(bench(args, sandbox, site, pid, rounds))
     except KeyboardInterrupt:
         # Ctrl-C: the server and Asterisk are stopped (below and by agi_server) either way.
         sys.exit(f"hotline_load: interrupted, nothing measured is reported (logs in {work})")
+    except (TimeoutError, ConnectionError, RuntimeError) as exc:
+        # Asterisk stopped answering: what was measured before is still reported, pairs only.
+        stopped = str(exc) or type(exc).__name__
+        if rounds and rounds[-1].variant == VARIANTS[0]:
+            rounds.pop()
     finally:
         sandbox.stop()
     report(rounds, args, wakeups)
     print(f"(logs in {work})")
+    if stopped:
+        sys.exit(f"hotline_load: stopped early, after {len(rounds)} rounds: {stopped}")
     shutil.rmtree(sandbox.directory, ignore_errors=True)
 
 
