@@ -41,6 +41,8 @@ from ivr.menu import (
 from ivr.pending import (
     RECORDINGS_DIR,
     PendingReport,
+    hints_path,
+    keep_hints,
     relative_recordings,
     spool_report,
     take_name,
@@ -611,6 +613,7 @@ class MenuEngine:
             await self._play_keys(state, ["record-now"], "#")
             target = self._recording_path(state)
             draft.recordings.append(target)
+            self._keep_hints(state, target, draft.hints)
             self._emit(state, "record", target.name)
             recorded = await state.channel.record_file(
                 self.prompts.asterisk_path(target),
@@ -644,6 +647,24 @@ class MenuEngine:
                 continue
             await self._submit(state, draft, partial=False, silent=False)
             return node.next
+
+    @staticmethod
+    def _keep_hints(state: CallState, take: Path, hints: dict[str, str]) -> None:
+        """Her hints beside the take, for a server killed before her report is stored
+        (ivr/pending.py stores the take with them). A disk that refuses loses no more
+        than that: the hints are in the report as long as this server lives."""
+        if not hints:
+            return
+        try:
+            keep_hints(take, hints)
+        except OSError as exc:
+            logger.warning("call_id=%s hints not kept beside the take (%s)", state.call_id, exc)
+
+    @staticmethod
+    def _forget_hints(draft: _Draft) -> None:
+        """Her report is stored (or spooled, with its hints): none wait beside a take."""
+        for take in draft.recordings:
+            hints_path(take).unlink(missing_ok=True)
 
     def _has_audio(self, path: Path) -> bool:
         return has_audio(path, self.settings.hotline.record_format)
@@ -719,9 +740,11 @@ class MenuEngine:
             )
             if await self._spool(state, draft, keep, partial=partial, reported_at=reported_at):
                 self._drop_superseded(files, keep)
+                self._forget_hints(draft)
             return None
         draft.stored = True
         self._drop_superseded(files, keep)
+        self._forget_hints(draft)
         self.stats.reports += 1
         if partial:
             self.stats.partial_reports += 1

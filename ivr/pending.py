@@ -24,7 +24,10 @@ dated when the take was recorded: once the call has ended (the dialplan's fallba
 voicemail ended it, say), a minute after the take was written; while the call still
 shows in progress, an hour after, longer than any report takes to send. A take that a
 later stored take of the same call superseded (she recorded again) is deleted, as the
-engine would have done.
+engine would have done. Her keypad hints survive the same way: while a take is recorded
+and her report is not yet stored, the engine keeps them beside it
+(``<take>.hints.json``, mode 0600), and the orphan's report carries them; the file goes
+once the take is stored, by the engine or by the next sweep.
 """
 
 from __future__ import annotations
@@ -68,6 +71,38 @@ def safe_call_id(uniqueid: str) -> str:
 def take_name(uniqueid: str, number: int, fmt: str) -> str:
     """The file name of a call's ``number``-th take, as ``_TAKE`` reads it back."""
     return f"{safe_call_id(uniqueid)}-{number}.{fmt}"
+
+
+HINTS_SUFFIX = ".hints.json"
+
+
+def hints_path(take: Path) -> Path:
+    """Where a take's keypad hints wait beside it until her report is stored."""
+    return take.with_name(take.name + HINTS_SUFFIX)
+
+
+def keep_hints(take: Path, hints: dict[str, str]) -> None:
+    """Her hints beside ``take``, whole or not at all (not synced: a crash that loses
+    them loses only the hints, never the take)."""
+    write_atomically(hints_path(take), json.dumps(hints, sort_keys=True).encode())
+
+
+def read_hints(take: Path) -> dict[str, str]:
+    """The hints kept beside ``take``; none kept, or unreadable (logged), is no hints."""
+    path = hints_path(take)
+    try:
+        data = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        logger.warning("%s unreadable (%s): its take is stored without hints", path.name, exc)
+        return {}
+    if not isinstance(data, dict) or not all(
+        isinstance(key, str) and isinstance(value, str) for key, value in data.items()
+    ):
+        logger.warning("%s is not keypad hints: its take is stored without hints", path.name)
+        return {}
+    return data
 
 
 class UnreadableSpoolFile(ValueError):
@@ -239,6 +274,9 @@ class OrphanTakes:
             return 0
         known = stored_paths(session, list(relative))
         self._stored_before |= known
+        for name in known:
+            # Stored (and committed, or it would not show): its hints are in the case.
+            hints_path(self.data_dir / name).unlink(missing_ok=True)
         spooled = self._spooled()
         by_call: dict[str, list[_Take]] = defaultdict(list)
         for name, take in relative.items():
@@ -262,11 +300,18 @@ class OrphanTakes:
         found = []
         for path in self.folder.glob("*/*/*"):
             match = _TAKE.fullmatch(path.name)
-            if match is None:
+            hints_of = path.name.endswith(HINTS_SUFFIX)
+            if match is None and not hints_of:
                 continue
             try:
                 written = datetime.fromtimestamp(path.stat().st_mtime, UTC)
             except FileNotFoundError:
+                continue
+            if hints_of or match is None:
+                # Hints whose take Asterisk never wrote: nothing will carry them.
+                take = path.with_name(path.name.removesuffix(HINTS_SUFFIX))
+                if now - written >= TAKE_SETTLE and not take.exists():
+                    path.unlink(missing_ok=True)
                 continue
             if now - written >= TAKE_SETTLE:
                 found.append(_Take(path, int(match["take"]), match["fmt"], written))
@@ -301,6 +346,7 @@ class OrphanTakes:
                 # Recorded again and the later take stored, or no audio at all: the engine
                 # would have deleted it once the report was stored.
                 take.path.unlink(missing_ok=True)
+                hints_path(take.path).unlink(missing_ok=True)
             else:
                 keep.append(take)
         if not keep:
@@ -312,7 +358,7 @@ class OrphanTakes:
             call_id=call.id,
             caller_id=call.caller_id,
             language=call.language,
-            hints={},
+            hints=read_hints(keep[-1].path),
             recordings=[t.path for t in keep],
             fmt=keep[-1].fmt,
             partial=True,

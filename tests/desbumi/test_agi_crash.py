@@ -1,5 +1,6 @@
 """``desbumi agi`` killed with SIGKILL after a caller recorded her report and before it
-was sent: the restarted scheduler stores her take as an incomplete report."""
+was sent: the restarted scheduler stores her take, with her keypad hints, as an incomplete
+report."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from core.db import Database
 from core.models import Call, Case, Job, Recording
 from core.states import CallOutcome, JobState
 from ivr.app import ENGINE_PROMPTS
-from ivr.menu import load_menu, prompt_keys
+from ivr.engine import COUNTRY_HINTS
+from ivr.menu import PROBLEM_HINTS, load_menu, prompt_keys
 from tests.desbumi.conftest import Run, Start
 from tests.ivr.fake_asterisk import ENV, REPORT_KEYS, FakeAsterisk, Reply, wav
 
@@ -67,6 +69,8 @@ def test_a_take_survives_the_fastagi_server_killed_before_the_report_is_sent(
     with database.read_session() as s:
         case = s.scalars(select(Case)).one()
         assert case.incomplete is True and case.call_id == call.id
+        # Her keys before the beep (REPORT_KEYS: problem 1, country 2) are not lost.
+        assert case.keypad_hints == {"problem": PROBLEM_HINTS[0], "country": COUNTRY_HINTS["2"]}
         assert case.caller_id == call.caller_id
         recording = s.scalars(select(Recording)).one()
         assert recording.case_id == case.id

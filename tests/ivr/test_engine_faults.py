@@ -10,6 +10,7 @@ the recording files Asterisk would write. Everything else is the real thing.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from core.security import PhoneVault
 from core.settings import Settings
 from core.states import CallOutcome, ContentStatus
 from ivr.app import build_hotline
+from ivr.pending import HINTS_SUFFIX, hints_path
 from ivr.prompts import PromptLibrary
 from ivr.service import Hotline
 from ivr.store import HotlineStore, StoreProcess
@@ -285,6 +287,29 @@ def test_a_take_never_overwrites_a_file_already_there(hotline: Hotline, db: Data
     assert earlier.read_bytes() == before
     with db.read_session() as s:
         assert s.scalars(select(Recording)).one().path.endswith("1700000000.1-2.wav")
+
+
+def test_her_hints_wait_beside_the_take_until_her_report_is_stored(
+    hotline: Hotline, db: Database
+) -> None:
+    # Kept there while she records, so that a server killed now loses no hint
+    # (tests/ivr/test_orphan_takes.py stores such a take with them).
+    beside: list[dict[str, str]] = []
+
+    def on_record(path: Path, attempt: int) -> Reply:
+        beside.append(json.loads(hints_path(path).read_text()))
+        assert oct(hints_path(path).stat().st_mode & 0o777) == "0o600"
+        wav(path, 2.0)
+        return "200 result=35 (dtmf) endpos=16000"
+
+    run_call(hotline, FakeAsterisk(REPORT_KEYS, on_record))
+    with db.read_session() as s:
+        case = s.scalars(select(Case)).one()
+        recording = s.scalars(select(Recording)).one()
+    assert beside == [case.keypad_hints] and case.keypad_hints["country"] == "SA"
+    take = hotline.settings.data_dir / recording.path
+    assert take.exists() and not hints_path(take).exists()
+    assert list(take.parent.glob(f"*{HINTS_SUFFIX}")) == []
 
 
 def test_the_reference_is_read_twice_digit_by_digit(hotline: Hotline, db: Database) -> None:

@@ -3,10 +3,12 @@ the scheduler as incomplete reports of their calls, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from core.db import Database
@@ -18,6 +20,8 @@ from ivr.pending import (
     TAKE_ORPHAN_AFTER,
     OrphanTakes,
     PendingReport,
+    hints_path,
+    keep_hints,
     relative_recordings,
     spool_report,
 )
@@ -113,3 +117,46 @@ def test_orphaned_takes_become_incomplete_reports_of_their_calls(
         calls = [c.call_id for c in s.scalars(select(Case).order_by(Case.id))]
         assert calls == [sent.call_id, ended.call_id, live.call_id]
         assert s.scalars(select(Case).where(Case.call_id == spooled.call_id)).all() == []
+
+
+def test_an_orphaned_take_is_stored_with_the_hints_kept_beside_it(
+    settings: Settings, db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = HotlineStore(db, PhoneVault(TEST_SECRET), FixedClock(NOW), settings.data_dir)
+    hints = {"country": "MY", "problem": "passport", "village": "3301"}
+    # A: the server was killed while she recorded; her hints wait beside the take.
+    kept = store.start_call("1700000000.1", "+628123450001")
+    store.finish_call(kept.call_id, CallOutcome.fallback_voicemail, [], "id")
+    a1 = _take(settings, "1700000000.1-1.wav", 3.0, NOW - timedelta(minutes=2))
+    keep_hints(a1, hints)
+    # B: the file beside its take is damaged: the take is stored all the same.
+    damaged = store.start_call("1700000000.2", "+628123450002")
+    store.finish_call(damaged.call_id, CallOutcome.hung_up, [], "id")
+    b1 = _take(settings, "1700000000.2-1.wav", 2.0, NOW - timedelta(minutes=2))
+    hints_path(b1).write_text('["not", "hints"]')
+    # Hints whose take Asterisk never wrote: gone once settled; a fresh one waits.
+    stale = hints_path(a1.with_name("1700000000.3-1.wav"))
+    keep_hints(stale.with_name("1700000000.3-1.wav"), hints)
+    os.utime(stale, ((NOW - timedelta(minutes=5)).timestamp(),) * 2)
+    fresh = hints_path(a1.with_name("1700000000.4-1.wav"))
+    keep_hints(fresh.with_name("1700000000.4-1.wav"), hints)
+    os.utime(fresh, (NOW.timestamp(),) * 2)
+
+    sweep = OrphanTakes(settings)
+    with caplog.at_level(logging.WARNING, logger="ivr.pending"):
+        with db.transaction() as s:
+            assert sweep.run(s, NOW) == 2
+    assert "1700000000.2-1.wav.hints.json is not keypad hints" in caplog.text
+    assert hints["village"] not in caplog.text
+    with db.read_session() as s:
+        by_call = {c.call_id: c for c in s.scalars(select(Case))}
+    assert by_call[kept.call_id].keypad_hints == hints
+    assert by_call[kept.call_id].incomplete is True
+    assert by_call[damaged.call_id].keypad_hints == {}
+    assert not stale.exists() and fresh.exists()
+    # Only once the case is committed does the next sweep let the hints go.
+    assert hints_path(a1).exists()
+    with db.transaction() as s:
+        assert sweep.run(s, NOW + timedelta(minutes=1)) == 0
+    assert not hints_path(a1).exists() and not hints_path(b1).exists()
+    assert a1.exists() and b1.exists()
