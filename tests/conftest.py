@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -86,6 +87,17 @@ class FixedClock:
 
     def now(self) -> datetime:
         return self.moment
+
+
+def wait_until(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` after ``seconds``. For what
+    another process commits: its log line may come before its commit."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {seconds} s waiting for {what}")
 
 
 def make_settings(tmp_path: Path, database_url: str = "", **env: str) -> Settings:

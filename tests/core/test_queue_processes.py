@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,18 +18,9 @@ from core.clock import SystemClock
 from core.db import Database
 from core.models import AuditEvent, Job
 from core.states import JobState
-from tests.conftest import REPO, TEST_SECRET
+from tests.conftest import REPO, TEST_SECRET, wait_until
 
 pytestmark = pytest.mark.slow
-
-
-def _wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {seconds} s waiting for {what}")
 
 
 class Workers:
@@ -58,7 +48,7 @@ class Workers:
         )
         self.procs.append(proc)
         ready = self.run_dir / f"ready-{proc.pid}"
-        _wait_for(lambda: ready.exists() or proc.poll() is not None, 30, "worker start")
+        wait_until(lambda: ready.exists() or proc.poll() is not None, 30, "worker start")
         assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
         return proc
 
@@ -114,7 +104,7 @@ def test_two_worker_processes_never_run_the_same_job(
     now = SystemClock().now()
     with db.transaction() as s:
         ids = [queue.enqueue(s, "probe.record", {"sleep": 0.02}, now=now).id for _ in range(120)]
-    _wait_for(
+    wait_until(
         lambda: all(j.state is JobState.succeeded for j in _job_states(db)),
         120,
         "all jobs to succeed",
@@ -139,12 +129,12 @@ def test_job_of_a_sigkilled_worker_is_finished_once_by_another(
     with db.transaction() as s:
         job_id = queue.enqueue(s, "probe.stall_first", {}, now=SystemClock().now()).id
     marker = group.run_dir / f"started-{job_id}"
-    _wait_for(marker.exists, 30, "a worker to start the job")
+    wait_until(marker.exists, 30, "a worker to start the job")
     victim = int(marker.read_text())
     procs[victim].send_signal(signal.SIGKILL)
     procs[victim].wait(timeout=10)
 
-    _wait_for(
+    wait_until(
         lambda: _job_states(db)[0].state is JobState.succeeded,
         60,
         "the survivor to take over after the lease expires",

@@ -18,6 +18,7 @@ from core.states import CallOutcome, JobState
 from ivr.app import ENGINE_PROMPTS
 from ivr.engine import COUNTRY_HINTS
 from ivr.menu import PROBLEM_HINTS, load_menu, prompt_keys
+from tests.conftest import wait_until
 from tests.desbumi.conftest import Run, Start
 from tests.ivr.fake_asterisk import ENV, REPORT_KEYS, FakeAsterisk, Reply, wav
 
@@ -66,6 +67,13 @@ def test_a_take_survives_the_fastagi_server_killed_before_the_report_is_sent(
     os.utime(take, (written, written))
     scheduler = start("scheduler")
     scheduler.wait_for_log("never reported stored as case", seconds=60)
+
+    def stored() -> bool:
+        with database.read_session() as s:
+            return s.scalars(select(Case)).first() is not None
+
+    # The sweep logs the case inside its transaction: the commit may come a moment later.
+    wait_until(stored, 10, "the sweep's case to be committed")
     with database.read_session() as s:
         case = s.scalars(select(Case)).one()
         assert case.incomplete is True and case.call_id == call.id
