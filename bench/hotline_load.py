@@ -1028,6 +1028,9 @@ def main() -> None:
     except (TimeoutError, ConnectionError, RuntimeError) as exc:
         # Asterisk stopped answering: what was measured before is still reported, pairs only.
         stopped = str(exc) or type(exc).__name__
+        # Asterisk's own log goes with the sandbox: keep it for finding out why.
+        if (sandbox.inner / "log").is_dir():
+            shutil.copytree(sandbox.inner / "log", work / "asterisk-log", dirs_exist_ok=True)
         if rounds and rounds[-1].variant == VARIANTS[0]:
             rounds.pop()
     finally:
