@@ -12,7 +12,10 @@ import asyncio
 import functools
 import logging
 import multiprocessing
+import os
+import select as io_select
 import signal
+import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -109,7 +112,7 @@ class StoreProcess:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["ivr.store"])
         pool = ProcessPoolExecutor(
-            1, mp_context=context, initializer=_start_helper, initargs=self._args
+            1, mp_context=context, initializer=_start_helper, initargs=(*self._args, os.getpid())
         )
         pool.submit(_ready)  # start it now, not when the first caller reports
         return pool
@@ -133,15 +136,35 @@ class StoreProcess:
 _HELPER: dict[str, HotlineStore] = {}
 
 
-def _start_helper(settings: Settings, clock: Clock) -> None:
+def _start_helper(settings: Settings, clock: Clock, server: int) -> None:
     # The parent decides when to stop: a Ctrl-C to the process group must not kill the
     # helper while the parent still stores the calls in hand.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _end_with(server)
     db = Database.from_settings(settings)
     _HELPER["store"] = HotlineStore(
         db, PhoneVault(settings.require_secret()), clock, settings.data_dir
     )
+
+
+def _end_with(server: int) -> None:
+    """End the helper when the server process ends, killed or not. Its pool would keep it
+    waiting for work for ever (the helper holds both ends of its own queue's pipes), with
+    a database connection and a hundred megabytes, and the forkserver with it."""
+    try:
+        watched = os.pidfd_open(server)
+    except ProcessLookupError:
+        os._exit(0)  # gone already
+    except OSError as exc:  # a kernel before 5.3: the helper lives as it did
+        logger.warning("the hotline's database process cannot watch its server (%s)", exc)
+        return
+
+    def watch() -> None:
+        io_select.select([watched], [], [])  # readable once the server has exited
+        os._exit(0)
+
+    threading.Thread(target=watch, name="server-watch", daemon=True).start()
 
 
 def _ready() -> bool:

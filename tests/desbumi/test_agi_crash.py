@@ -25,6 +25,30 @@ from tests.ivr.fake_asterisk import ENV, REPORT_KEYS, FakeAsterisk, Reply, wav
 pytestmark = pytest.mark.slow
 
 
+def _state(pid: int) -> str:
+    """A process's state letter (Z: a zombie), or "" when it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return ""
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live process below ``pid`` (its database helper, the helper's forkserver)."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if fields[0] != "Z":
+            parents[int(stat.parent.name)] = int(fields[1])
+    tree = {pid}
+    while grown := {c for c, p in parents.items() if p in tree and c not in tree}:
+        tree |= grown
+    return tree - {pid}
+
+
 def test_a_take_survives_the_fastagi_server_killed_before_the_report_is_sent(
     desbumi: Run, start: Start, base_env: dict[str, str], database: Database, tmp_path: Path
 ) -> None:
@@ -50,6 +74,7 @@ def test_a_take_survives_the_fastagi_server_killed_before_the_report_is_sent(
         while line := stream.readline().strip():
             if line.startswith("STREAM FILE") and "record-confirm" in line:
                 # "1 listen, 2 record again, 3 send": the server dies here.
+                helpers = _descendants(agi.proc.pid)
                 agi.kill()
                 break
             reply = peer.reply(line)
@@ -57,6 +82,13 @@ def test_a_take_survives_the_fastagi_server_killed_before_the_report_is_sent(
                 stream.write(reply + "\n")
                 stream.flush()
     assert peer.records == 1
+    # Its database helper process does not outlive it (nor the helper's forkserver).
+    assert len(helpers) >= 2, helpers
+    wait_until(
+        lambda: all(_state(pid) in ("", "Z") for pid in helpers),
+        10,
+        f"the killed server's helper processes {helpers} to end",
+    )
     (take,) = (data_dir / "recordings").glob("*/*/1700000000.1-*.wav")
     with database.read_session() as s:
         call = s.scalars(select(Call)).one()
