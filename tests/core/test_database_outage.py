@@ -24,7 +24,8 @@ from core.clock import SystemClock
 from core.db import Database
 from core.models import AuditEvent, Job
 from core.states import JobState
-from tests.core.test_queue_processes import Workers, _wait_for
+from tests.conftest import wait_until
+from tests.core.test_queue_processes import Workers
 
 pytestmark = pytest.mark.slow
 
@@ -108,7 +109,7 @@ def test_worker_rides_out_a_database_outage(cluster: PrivateCluster, tmp_path: P
     proc = workers.start()
     try:
         before = _enqueue(db, 5)
-        _wait_for(lambda: _all_succeeded(db), 30, "the first jobs")
+        wait_until(lambda: _all_succeeded(db), 30, "the first jobs")
 
         db.dispose()
         cluster.stop()
@@ -117,7 +118,7 @@ def test_worker_rides_out_a_database_outage(cluster: PrivateCluster, tmp_path: P
         cluster.start()
 
         after = _enqueue(db, 5)
-        _wait_for(lambda: _all_succeeded(db), 60, "the jobs enqueued after the outage")
+        wait_until(lambda: _all_succeeded(db), 60, "the jobs enqueued after the outage")
         assert proc.poll() is None
         with db.read_session() as s:
             done = sorted(int(e.object_id) for e in s.scalars(select(AuditEvent)))
