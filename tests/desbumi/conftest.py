@@ -44,6 +44,23 @@ def clean_env(**values: str) -> dict[str, str]:
     return env
 
 
+def process_tree(pid: int) -> set[int]:
+    """``pid`` and every live process below it (its database helper, the helper's
+    forkserver...); zombies, which run nothing, are left out."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if fields[0] != "Z":
+                parents[int(stat.parent.name)] = int(fields[1])
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile
+    tree = {pid}
+    while grown := {c for c, p in parents.items() if p in tree and c not in tree}:
+        tree |= grown
+    return tree
+
+
 def free_port() -> int:
     """A TCP port of 127.0.0.1 that nothing listened on a moment ago."""
     with socket.socket() as sock:

@@ -19,7 +19,7 @@ from ivr.app import ENGINE_PROMPTS
 from ivr.engine import COUNTRY_HINTS
 from ivr.menu import PROBLEM_HINTS, load_menu, prompt_keys
 from tests.conftest import wait_until
-from tests.desbumi.conftest import Run, Start
+from tests.desbumi.conftest import Run, Start, process_tree
 from tests.ivr.fake_asterisk import ENV, REPORT_KEYS, FakeAsterisk, Reply, wav
 
 pytestmark = pytest.mark.slow
@@ -31,22 +31,6 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
     except OSError:
         return ""
-
-
-def _descendants(pid: int) -> set[int]:
-    """Every live process below ``pid`` (its database helper, the helper's forkserver)."""
-    parents = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        if fields[0] != "Z":
-            parents[int(stat.parent.name)] = int(fields[1])
-    tree = {pid}
-    while grown := {c for c, p in parents.items() if p in tree and c not in tree}:
-        tree |= grown
-    return tree - {pid}
 
 
 def test_a_take_survives_the_fastagi_server_killed_before_the_report_is_sent(
@@ -74,7 +58,7 @@ def test_a_take_survives_the_fastagi_server_killed_before_the_report_is_sent(
         while line := stream.readline().strip():
             if line.startswith("STREAM FILE") and "record-confirm" in line:
                 # "1 listen, 2 record again, 3 send": the server dies here.
-                helpers = _descendants(agi.proc.pid)
+                helpers = process_tree(agi.proc.pid) - {agi.proc.pid}
                 agi.kill()
                 break
             reply = peer.reply(line)

@@ -12,7 +12,7 @@ from typing import TextIO
 import httpx
 import pytest
 
-from tests.desbumi.conftest import Run, Running, Start
+from tests.desbumi.conftest import Run, Running, Start, process_tree
 
 pytestmark = pytest.mark.slow
 CALLER = "08129999777"
@@ -155,18 +155,9 @@ def _answers_a_call(port: int) -> None:
 
 def _tasks(pid: int) -> dict[int, int]:
     """Every thread of ``pid`` and of its descendants -> its scheduling policy."""
-    parents = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError):
-            continue  # gone meanwhile
-    tree = {pid}
-    while grown := {c for c, p in parents.items() if p in tree and c not in tree}:
-        tree |= grown
     return {
         int(task.name): os.sched_getscheduler(int(task.name))
-        for process in tree
+        for process in process_tree(pid)
         for task in Path(f"/proc/{process}/task").glob("[0-9]*")
     }
 
