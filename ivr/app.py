@@ -13,7 +13,8 @@ from core.security import PhoneVault
 from core.settings import Settings
 from ivr.ami import AmiConnection
 from ivr.callbacks import CallbackDialer
-from ivr.engine import MenuEngine, Observer
+from ivr.dialogue import Observer
+from ivr.engine import MenuEngine
 from ivr.menu import LanguageNode, Menu, load_menu, prompt_keys
 from ivr.pending import OrphanTakes, PendingReports
 from ivr.prompts import DIGIT_KEYS, PromptLibrary

@@ -16,8 +16,8 @@ from core.db import Database
 from core.models import Call, Case, Job, Recording
 from core.states import CallOutcome, JobState
 from ivr.app import ENGINE_PROMPTS
-from ivr.engine import COUNTRY_HINTS
 from ivr.menu import PROBLEM_HINTS, load_menu, prompt_keys
+from ivr.reporting import COUNTRY_HINTS
 from tests.conftest import wait_until
 from tests.desbumi.conftest import Run, Start, process_tree
 from tests.ivr.fake_asterisk import ENV, REPORT_KEYS, FakeAsterisk, Reply, wav
