@@ -116,6 +116,8 @@ load => func_channel.so
 load => func_callerid.so
 load => func_env.so
 load => func_logic.so
+; The console's "channel originate", for the README's test call.
+load => res_clioriginate.so
 EOF
     cat >"$etc/manager.conf" <<EOF
 [general]
