@@ -108,6 +108,9 @@ class AgiSettings(BaseModel):
     # Asterisk runs its own threads at real-time priority 10 (asterisk -p): above it, the
     # hotline answers a key at once instead of waiting for a core (bench/hotline_load.py).
     realtime_priority: int = Field(default=0, ge=0, le=99)
+    # Seconds between the log lines of what the hotline counted (calls, reports, bad input);
+    # 0: only the line at stop.
+    counts_interval_s: float = Field(default=3600.0, ge=0)
 
 
 class AmiSettings(BaseModel):

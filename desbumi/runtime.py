@@ -160,6 +160,7 @@ class Runtime:
             else None
         )
         background: list[asyncio.Task[object]] = []
+        counting: asyncio.Task[None] | None = None
         ami = None
         agi_socket = None
         if Part.agi in parts:
@@ -187,6 +188,10 @@ class Runtime:
             )
             await agi.start(agi_socket)
             tasks.append(asyncio.create_task(agi.serve_forever(), name="agi"))
+            if self.settings.agi.counts_interval_s:
+                counting = asyncio.create_task(
+                    hotline.log_counts(self.settings.agi.counts_interval_s), name="counts"
+                )
             # Prompts are synthesised ahead of the first call; calls do not wait for it.
             background.append(
                 asyncio.create_task(
@@ -260,6 +265,8 @@ class Runtime:
         self.stop_threads.set()
         if server is not None:
             server.should_exit = True
+        if counting is not None:
+            counting.cancel()
         if agi is not None:
             await agi.close()
             await asyncio.to_thread(hotline.close)

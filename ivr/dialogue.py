@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 
 from core.states import CallOutcome
 from ivr.errors import PromptUnavailable
@@ -55,6 +55,8 @@ class CallState:
 
 @dataclass
 class EngineStats:
+    """What the hotline counted in this process, bad input included."""
+
     calls: int = 0
     invalid_keys: int = 0
     timeouts: int = 0
@@ -68,7 +70,38 @@ class EngineStats:
     empty_recordings: int = 0
     no_content: int = 0
     quick_exits: int = 0
+    missed_calls: int = 0
     errors: Counter[str] = field(default_factory=Counter)
+
+    def snapshot(self) -> EngineStats:
+        return replace(self, errors=Counter(self.errors))
+
+    def since(self, earlier: EngineStats) -> EngineStats:
+        """What was counted after ``earlier``, a snapshot of these statistics."""
+        counted = {
+            f.name: getattr(self, f.name) - getattr(earlier, f.name)
+            for f in fields(self)
+            if f.name != "errors"
+        }
+        return EngineStats(**counted, errors=self.errors - earlier.errors)
+
+    @property
+    def quiet(self) -> bool:
+        """Nothing came: no call, no missed call, no error."""
+        return not (self.calls or self.missed_calls or +self.errors)
+
+    def describe(self) -> str:
+        """One line for the log: counts only, never a number or a word she said."""
+        errors = ", ".join(f"{k} {v}" for k, v in sorted(self.errors.items()) if v)
+        return (
+            f"{self.calls} calls, {self.reports} reports ({self.partial_reports} incomplete, "
+            f"{self.spooled_reports} spooled), {self.missed_calls} missed calls, "
+            f"{self.quick_exits} quick exits; bad input: {self.invalid_keys} invalid keys, "
+            f"{self.timeouts} timeouts, {self.empty_recordings} empty recordings, "
+            f"{self.missing_prompts} prompts not playable, {self.fallback_prompts} prompts "
+            f"in the default language, {self.no_content} topics without content; "
+            f"errors: {errors or 'none'}"
+        )
 
 
 class Dialogue:

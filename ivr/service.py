@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from core.settings import Settings
@@ -30,7 +31,6 @@ class Hotline:
         self.engine = engine
         self.store = store
         self.settings = settings
-        self.missed_calls = 0
 
     async def __call__(self, channel: AgiChannel) -> None:
         script = channel.env.get("network_script", "").strip("/").split("?")[0]
@@ -51,29 +51,25 @@ class Hotline:
     def close(self) -> None:
         """Stop the store's helper process (after the FastAGI server has stopped) and log
         what this process counted, bad input included."""
-        stats = self.engine.stats
-        logger.info(
-            "hotline: %s calls, %s reports (%s incomplete, %s spooled), %s missed calls; "
-            "bad input: %s invalid keys, %s timeouts, %s empty recordings, "
-            "%s prompts not playable, %s topics without content, %s quick exits, errors %s",
-            stats.calls,
-            stats.reports,
-            stats.partial_reports,
-            stats.spooled_reports,
-            self.missed_calls,
-            stats.invalid_keys,
-            stats.timeouts,
-            stats.empty_recordings,
-            stats.missing_prompts,
-            stats.no_content,
-            stats.quick_exits,
-            dict(stats.errors) or "none",
-        )
+        logger.info("hotline, since the start: %s", self.engine.stats.describe())
         self.store.close()
+
+    async def log_counts(self, interval_s: float) -> None:
+        """Every ``interval_s`` seconds, one log line of what the hotline counted in that
+        time, bad input included (an interval without calls logs nothing). Runs until
+        cancelled."""
+        last = self.engine.stats.snapshot()
+        while True:
+            await asyncio.sleep(interval_s)
+            now = self.engine.stats.snapshot()
+            counted = now.since(last)
+            last = now
+            if not counted.quiet:
+                logger.info("hotline, the last %g s: %s", interval_s, counted.describe())
 
     async def missed_call(self, channel: AgiChannel) -> None:
         """Store a callback request without answering; the dialplan then rejects the call."""
-        self.missed_calls += 1
+        self.engine.stats.missed_calls += 1
         try:
             decision = await self.store.run(
                 self.store.request_callback,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -142,6 +143,36 @@ def test_agi_alone(start: Start, base_env: dict[str, str]) -> None:
     agi.wait_for_log(f"call_id={CALL_ID} ended: hung_up")
     assert agi.stop() == 0
     _assert_clean_log(agi)
+
+
+@pytest.mark.usefixtures("installed")
+def test_what_the_hotline_counted_is_logged_every_interval_and_at_stop(
+    start: Start, base_env: dict[str, str]
+) -> None:
+    agi = start("agi", DESBUMI_AGI__COUNTS_INTERVAL_S="0.5")
+    agi.wait_for_log("FastAGI listening")
+    with _agi_call(int(base_env["DESBUMI_AGI__PORT"])) as call:
+        assert call.readline() == "ANSWER\n"
+        _say(call, "200 result=0")
+        assert call.readline().startswith("STREAM FILE ")
+        _say(call, "200 result=0 endpos=1000")
+        assert call.readline().startswith("WAIT FOR DIGIT ")
+        _say(call, "200 result=0")  # no key: a timeout
+        assert call.readline().startswith("STREAM FILE ")
+        _say(call, "200 result=120 endpos=10")  # x, which no keypad has: invalid
+        assert call.readline().startswith("STREAM FILE ")  # "invalid choice"
+        _say(call, "HANGUP")
+        assert call.readline() == ""
+    agi.wait_for_log(f"call_id={CALL_ID} ended: hung_up")
+    agi.wait_for_log("hotline, the last 0.5 s: 1 calls")
+    interval = next(line for line in agi.output().splitlines() if "the last 0.5 s" in line)
+    assert "1 invalid keys, 1 timeouts" in interval, interval
+    # Quiet intervals log nothing: still the one line a few intervals later.
+    time.sleep(2)
+    assert agi.output().count("hotline, the last 0.5 s") == 1, agi.output()
+    assert agi.stop() == 0
+    log = _assert_clean_log(agi)
+    assert "hotline, since the start: 1 calls" in log, log
 
 
 def _answers_a_call(port: int) -> None:
