@@ -258,6 +258,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "stats.cases_by_indicator": ("Kasus per indikator", "Cases per indicator"),
     "stats.indicators_by_month": ("Indikator per bulan", "Indicators per month"),
     "stats.calls_by_district": ("Panggilan per kabupaten", "Calls per district"),
+    "stats.calls_by_outcome": ("Panggilan menurut hasilnya", "Calls by how they ended"),
     "stats.cases_by_district": ("Kasus per kabupaten", "Cases per district"),
     "stats.cases_by_village": ("Kasus per desa", "Cases per village"),
     "stats.cases_by_country": ("Kasus per negara tujuan", "Cases per destination country"),

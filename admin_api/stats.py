@@ -26,14 +26,14 @@ from sqlalchemy.orm import QueryableAttribute, Session
 from admin_api.auth import Principal
 from admin_api.suppression import protect
 from core.models import Call, Caller, Case, District, Village
-from core.states import Sex, UserRole
+from core.states import CallOutcome, Sex, UserRole
 
 SEXES = (Sex.female, Sex.male, Sex.unknown)
 SexCounts = dict[Sex, int]
 COLUMNS = (*(s.value for s in SEXES), "total")
 # Tables that count the same calls, or the same cases, each split another way: their
 # column totals are equal, so one table's totals are known from another's.
-SAME_CALLS = ("calls_by_month", "calls_by_district")
+SAME_CALLS = ("calls_by_month", "calls_by_district", "calls_by_outcome")
 SAME_CASES = ("cases_by_month", "cases_by_district", "cases_by_village", "cases_by_country")
 # (table, row, column): one cell of an export.
 Cell = tuple[str, str, str]
@@ -130,6 +130,7 @@ def build_report(
             "calls_by_month",
             "cases_by_month",
             "calls_by_district",
+            "calls_by_outcome",
             "cases_by_district",
             "cases_by_village",
             "cases_by_country",
@@ -140,17 +141,18 @@ def build_report(
     sex = func.coalesce(Caller.sex, literal(Sex.unknown.value))
     call_month = _month(Call.started_at, dialect, timezone)
     calls = session.execute(
-        select(call_month, Call.village_id, sex, func.count())
+        select(call_month, Call.village_id, Call.outcome, sex, func.count())
         .select_from(Call)
         .outerjoin(Caller, Call.caller_id == Caller.id)
         .where(Call.started_at >= start, Call.started_at < end)
         .where(_village_scope(principal, Call.village_id))
-        .group_by(call_month, Call.village_id, sex)
+        .group_by(call_month, Call.village_id, Call.outcome, sex)
     )
-    for month, village_id, sex_value, count in calls:
+    for month, village_id, outcome, sex_value, count in calls:
         who = Sex(sex_value)
         tables["calls_by_month"].add(month, who, count)
         tables["calls_by_district"].add(_district(places, village_id), who, count)
+        tables["calls_by_outcome"].add(CallOutcome(outcome).value, who, count)
     case_month = _month(Case.created_at, dialect, timezone)
     cases = session.execute(
         select(case_month, Case.village_id, Case.destination_country, sex, func.count())

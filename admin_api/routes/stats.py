@@ -10,12 +10,12 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from admin_api import audit, charts, stats
+from admin_api import audit, charts, i18n, stats
 from admin_api.access import CASE_ROLES, api_principal, requires, web_principal
 from admin_api.auth import Principal
 from admin_api.context import app_context, client_address, read_tx, write_tx
 from admin_api.errors import Invalid
-from admin_api.web import render
+from admin_api.web import language_of, render
 from core.clock import local_time
 
 web = APIRouter(include_in_schema=False)
@@ -77,6 +77,9 @@ def stats_page(
 ) -> HTMLResponse:
     report = _report(request, session, principal, start, end)
     t = report.tables
+    translate = i18n.Translator(language_of(request, principal))
+    # Outcomes and indicators are keys: their bars carry the words the tables show.
+    labels = {"calls_by_outcome": "call.", "cases_by_indicator": "indicator."}
     figures = {
         "calls_by_month": charts.column_chart(
             "calls", stats.months_series(report, "calls_by_month")
@@ -85,9 +88,16 @@ def stats_page(
             "cases", stats.months_series(report, "cases_by_month")
         ),
         **{
-            name: charts.bar_chart(name, t[name].sorted_by_total()[:20])
+            name: charts.bar_chart(
+                name,
+                [
+                    (translate(labels[name] + key) if name in labels else key, counts)
+                    for key, counts in t[name].sorted_by_total()[:20]
+                ],
+            )
             for name in (
                 "calls_by_district",
+                "calls_by_outcome",
                 "cases_by_district",
                 "cases_by_village",
                 "cases_by_country",

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from admin_api.charts import bar_chart, column_chart
 from admin_api.suppression import protect
 from core.models import Call, Caller, Case
-from core.states import Sex
+from core.states import CallOutcome, Sex
 from tests.admin_api.conftest import World, web_login
 
 
@@ -35,9 +35,17 @@ def _seed(world: World) -> None:
                     caller_id=women.id,
                     village_id=world.ids["village_in"],
                     started_at=late,
+                    outcome=CallOutcome.reported if i < 5 else CallOutcome.quick_exit,
                 )
             )
-        s.add(Call(asterisk_uniqueid="anon", village_id=world.ids["village_out"], started_at=late))
+        s.add(
+            Call(
+                asterisk_uniqueid="anon",
+                village_id=world.ids["village_out"],
+                started_at=late,
+                outcome=CallOutcome.listened,
+            )
+        )
         for i in range(6):
             s.add(
                 Case(
@@ -61,6 +69,9 @@ def test_report_counts_by_month_place_and_sex(world: World, client: TestClient) 
     assert table[("calls_by_month", "2026-10")]["total"] == "0"
     nov = table[("calls_by_month", "2026-11")]
     assert (nov["female"], nov["male"], nov["unknown"], nov["total"]) == ("*", "0", "<5", "8")
+    # How the calls ended: five reports, two quick exits, one who listened.
+    ended = {v: r["total"] for (t, v), r in table.items() if t == "calls_by_outcome"}
+    assert ended == {"reported": "5", "quick_exit": "<5", "listened": "<5"}
     cases = table[("cases_by_month", "2026-11")]
     # Six women's cases and the three seeded ones (one with a woman caller, two anonymous).
     assert (cases["female"], cases["unknown"], cases["total"]) == ("*", "<5", "9")
@@ -94,8 +105,12 @@ def test_csv_export_and_page(world: World, client: TestClient) -> None:
     assert all(v in ("<5", "*", "0") or int(v) >= 5 for v in values)
     page = client.get("/stats?start=2026-11-01&end=2026-11-30")
     assert page.status_code == 200
-    assert page.text.count("<svg") == 7 and "<rect" in page.text
+    assert page.text.count("<svg") == 8 and "<rect" in page.text
     assert "gaji tidak dibayar" in page.text
+    # The outcomes' bars and rows carry words, not keys.
+    outcomes = page.text.split('id="calls_by_outcome"')[1].split("</section>")[0]
+    assert "keluar cepat" in outcomes and "melapor" in outcomes
+    assert "quick_exit" not in outcomes
 
 
 def _row(values: list[int]) -> list[str]:
@@ -146,6 +161,8 @@ def test_export_cannot_be_undone_by_differencing(world: World, client: TestClien
     for column in columns:
         for same in (
             ("calls_by_month", "calls_by_district"),
+            ("calls_by_month", "calls_by_outcome"),
+            ("calls_by_district", "calls_by_outcome"),
             ("cases_by_month", "cases_by_district"),
             ("cases_by_month", "cases_by_village"),
             ("cases_by_month", "cases_by_country"),
@@ -171,6 +188,36 @@ def test_export_cannot_be_undone_by_differencing(world: World, client: TestClien
     november = rows["calls_by_month"]["2026-11"]
     assert (november["female"], november["unknown"], november["total"]) == ("*", "<5", "8")
     assert rows["calls_by_district"]["Lombok Timur"]["female"] == "*"
+
+
+def test_how_calls_ended_cannot_be_worked_out_from_the_months(
+    world: World, client: TestClient
+) -> None:
+    """Two quick exits among twelve calls: the month's total minus the other outcomes
+    would give them away, unless one more cell is hidden."""
+    with world.db.transaction() as s:
+        when = datetime(2026, 11, 10, 3, 0, tzinfo=UTC)
+        outcomes = [CallOutcome.reported] * 5 + [CallOutcome.listened] * 5
+        for i, outcome in enumerate([*outcomes, CallOutcome.quick_exit, CallOutcome.quick_exit]):
+            s.add(
+                Call(
+                    asterisk_uniqueid=f"q{i}",
+                    village_id=world.ids["village_in"],
+                    started_at=when,
+                    outcome=outcome,
+                )
+            )
+    response = client.get(
+        "/api/v1/stats?start=2026-11-01&end=2026-11-30", headers=world.headers("admin")
+    )
+    rows: dict[str, dict[str, dict[str, str]]] = {}
+    for r in response.json():
+        rows.setdefault(r["table"], {})[r["value"]] = r
+    assert rows["calls_by_outcome"]["quick_exit"]["total"] == "<5"
+    for column in ("female", "male", "unknown", "total"):
+        for other in ("calls_by_month", "calls_by_district"):
+            cells = [r[column] for t in (other, "calls_by_outcome") for r in rows[t].values()]
+            assert not _solvable(cells), (column, other, cells)
 
 
 def test_charts_escape_labels() -> None:
