@@ -9,6 +9,7 @@ thing, never silence.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -87,8 +88,9 @@ class EngineStats:
 
     @property
     def quiet(self) -> bool:
-        """Nothing came: no call, no missed call, no error."""
-        return not (self.calls or self.missed_calls or +self.errors)
+        """Nothing was counted (a call that began earlier may still count bad input)."""
+        counts = (getattr(self, f.name) for f in fields(self) if f.name != "errors")
+        return not any(counts) and not +self.errors
 
     def describe(self) -> str:
         """One line for the log: counts only, never a number or a word she said."""
@@ -133,17 +135,17 @@ class Dialogue:
         if self.observer is not None:
             self.observer(state.channel.env.get("channel", ""), event, detail)
 
-    def resolve(self, state: CallState, key: str) -> str | None:
+    async def resolve(self, state: CallState, key: str) -> str | None:
         """The prompt in her language; else in the menu's default language (a language is
         offered once its main menu is recorded, and may still lack some prompts: she hears
         those in Bahasa Indonesia rather than nothing); else None, logged and counted."""
         try:
-            return self.prompts.system(key, state.language)
+            return await self._system(key, state.language)
         except PromptMissing as exc:
             default = self.default_language()
             if state.language != default:
                 try:
-                    path = self.prompts.system(key, default)
+                    path = await self._system(key, default)
                 except PromptMissing:
                     pass
                 else:
@@ -159,6 +161,15 @@ class Dialogue:
             self.stats.missing_prompts += 1
             logger.error("call_id=%s %s", state.call_id, exc)
             return None
+
+    async def _system(self, key: str, language: str) -> str:
+        """A prompt resolved before is looked up; one that is not (a call in the first
+        seconds after a start, while the warm-up still synthesises) is resolved on a
+        thread, so that only this call waits for it, not every call of the server."""
+        path = self.prompts.resolved(key, language)
+        if path is not None:
+            return path
+        return await asyncio.to_thread(self.prompts.system, key, language)
 
     async def stream(self, state: CallState, label: str, path: str | None, escape: str) -> str:
         """Play one file; a file Asterisk cannot play is logged, counted and skipped."""
@@ -176,7 +187,7 @@ class Dialogue:
         """Play system prompts in turn; a key in ``escape`` stops them and is returned."""
         escape = self.with_quick_exit(escape)
         for key in keys:
-            digit = await self.stream(state, key, self.resolve(state, key), escape)
+            digit = await self.stream(state, key, await self.resolve(state, key), escape)
             if digit:
                 return self.check_quick_exit(digit)
         return ""
@@ -217,7 +228,7 @@ class Dialogue:
         while failures < retries:
             digit = ""
             for key in prompts:
-                digit = await self.stream(state, key, self.resolve(state, key), escape)
+                digit = await self.stream(state, key, await self.resolve(state, key), escape)
                 if digit:
                     break
             if digit in ("", "#"):

@@ -348,7 +348,7 @@ class MenuEngine:
         )
         key = exit_node.prompt if exit_node and exit_node.prompt else "quick-exit"
         try:
-            await self.dialogue.stream(state, key, self.dialogue.resolve(state, key), "")
+            await self.dialogue.stream(state, key, await self.dialogue.resolve(state, key), "")
         finally:
             await self._hangup(state)
 

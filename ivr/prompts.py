@@ -64,6 +64,7 @@ class PromptLibrary:
         self.synthesizer = synthesizer or PromptSynthesizer(self.data_dir / "prompts" / "cache")
         self._texts = texts
         self._resolved: dict[tuple[str, str], str] = {}
+        self._available: dict[tuple[str, str], bool] = {}
         self._lock = threading.Lock()
 
     def texts(self, language: str) -> dict[str, str]:
@@ -87,14 +88,24 @@ class PromptLibrary:
         return None
 
     def available(self, key: str, language: str) -> bool:
-        return self.recorded(key, language) is not None or (
-            language in VOICES and key in self.texts(language)
-        )
+        """Whether ``key`` can be played in ``language``; looked up on disk once."""
+        known = self._available.get((key, language))
+        if known is None:
+            known = self.recorded(key, language) is not None or (
+                language in VOICES and key in self.texts(language)
+            )
+            with self._lock:
+                self._available[(key, language)] = known
+        return known
 
     def languages_with(self, keys: Iterable[str], candidates: Iterable[str]) -> list[str]:
         """The candidate languages in which every one of ``keys`` can be played."""
         wanted = list(keys)
         return [lang for lang in candidates if all(self.available(k, lang) for k in wanted)]
+
+    def resolved(self, key: str, language: str) -> str | None:
+        """System prompt ``key`` if it was resolved before (a lookup, no disk), else None."""
+        return self._resolved.get((key, language))
 
     def system(self, key: str, language: str) -> str:
         """The Asterisk path of system prompt ``key``; synthesises it on first use.

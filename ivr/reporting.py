@@ -121,7 +121,7 @@ class ReportFlow:
                 continue
 
     async def _village_code(self, state: CallState, wait_s: float) -> str:
-        path = self.dialogue.resolve(state, "hint-village")
+        path = await self.dialogue.resolve(state, "hint-village")
         if path is None:
             return ""
         self.dialogue.emit(state, "play", "hint-village")

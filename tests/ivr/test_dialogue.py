@@ -24,10 +24,12 @@ def test_counts_since_a_snapshot_are_only_what_came_after_it() -> None:
     assert EngineStats().describe().endswith("errors: none")
 
 
-def test_an_interval_is_quiet_only_without_calls_missed_calls_or_errors() -> None:
+def test_an_interval_is_quiet_only_when_nothing_was_counted() -> None:
     assert stats_after().quiet
     assert not stats_after(calls=1).quiet
     assert not stats_after(missed_calls=1).quiet
+    # Bad input from a call that began in an earlier interval.
+    assert not stats_after(invalid_keys=1).quiet
     errors = EngineStats()
     before = errors.snapshot()
     errors.errors["call-start"] += 1
