@@ -181,6 +181,8 @@ class PromptSynthesizer:
             return result
         base.parent.mkdir(parents=True, exist_ok=True)
         with self._lock, tempfile.TemporaryDirectory(dir=base.parent) as tmp:
+            if all(result.path(fmt).is_file() for fmt in TELEPHONE_FORMATS):
+                return result  # made by the thread that held the lock (warm-up, a call)
             wav = Path(tmp) / "speech.wav"
             _engine_thread().synthesize(spoken, voice, wav)
             self._install(wav, result, Path(tmp))

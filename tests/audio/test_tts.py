@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,17 @@ def test_each_prompt_is_synthesised_once(synthesizer: PromptSynthesizer) -> None
     assert restarted.prompt("Selamat datang.").base == first.base
     assert restarted.synthesised == 0, "the cache on disk survives a restart"
     restarted.close()
+
+
+def test_a_prompt_asked_for_by_two_threads_at_once_is_synthesised_once(
+    synthesizer: PromptSynthesizer,
+) -> None:
+    # The warm-up and a call in the first seconds after a start may want the same prompt.
+    text = "Laporan Anda sudah kami terima. " * 20
+    with ThreadPoolExecutor(2) as pool:
+        bases = {p.base for p in pool.map(lambda _: synthesizer.prompt(text), range(2))}
+    assert len(bases) == 1
+    assert synthesizer.synthesised == 1
 
 
 @pytest.mark.parametrize(
