@@ -56,8 +56,8 @@ class Hotline:
 
     async def log_counts(self, interval_s: float) -> None:
         """Every ``interval_s`` seconds, one log line of what the hotline counted in that
-        time, bad input included (an interval without calls logs nothing). Runs until
-        cancelled."""
+        time, bad input included (an interval in which nothing was counted logs nothing).
+        Runs until cancelled."""
         last = self.engine.stats.snapshot()
         while True:
             await asyncio.sleep(interval_s)
