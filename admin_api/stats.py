@@ -35,6 +35,9 @@ COLUMNS = (*(s.value for s in SEXES), "total")
 # column totals are equal, so one table's totals are known from another's.
 SAME_CALLS = ("calls_by_month", "calls_by_district", "calls_by_outcome")
 SAME_CASES = ("cases_by_month", "cases_by_district", "cases_by_village", "cases_by_country")
+# Tables whose rows are keys (an outcome, an indicator): the page shows the message
+# "<prefix><key>" in her language, in the chart and in the table alike.
+LABEL_PREFIXES = {"calls_by_outcome": "call.", "cases_by_indicator": "indicator."}
 # (table, row, column): one cell of an export.
 Cell = tuple[str, str, str]
 

@@ -57,6 +57,11 @@ class Prompt:
     def path(self, fmt: str) -> Path:
         return self.base.with_suffix(f".{fmt}")
 
+    @property
+    def made(self) -> bool:
+        """Every telephone format is on disk (they are renamed into place whole)."""
+        return all(self.path(fmt).is_file() for fmt in TELEPHONE_FORMATS)
+
 
 class _Pyttsx3Thread:
     """The one thread that owns the pyttsx3 engine (one per process: see _engine_thread)."""
@@ -177,11 +182,11 @@ class PromptSynthesizer:
         digest = hashlib.sha256(f"{voice}\n{spoken}".encode()).hexdigest()[:32]
         base = self.cache_dir / language / digest
         result = Prompt(base=base, text=spoken)
-        if all(result.path(fmt).is_file() for fmt in TELEPHONE_FORMATS):
+        if result.made:
             return result
         base.parent.mkdir(parents=True, exist_ok=True)
         with self._lock, tempfile.TemporaryDirectory(dir=base.parent) as tmp:
-            if all(result.path(fmt).is_file() for fmt in TELEPHONE_FORMATS):
+            if result.made:
                 return result  # made by the thread that held the lock (warm-up, a call)
             wav = Path(tmp) / "speech.wav"
             _engine_thread().synthesize(spoken, voice, wav)
@@ -198,7 +203,7 @@ class PromptSynthesizer:
         digest = hashlib.sha256(identity.encode()).hexdigest()[:32]
         base = self.cache_dir / "recorded" / digest
         result = Prompt(base=base, text="")
-        if all(result.path(fmt).is_file() for fmt in TELEPHONE_FORMATS):
+        if result.made:
             return result
         base.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=base.parent) as tmp:

@@ -89,8 +89,8 @@ class EngineStats:
     @property
     def quiet(self) -> bool:
         """Nothing was counted (a call that began earlier may still count bad input)."""
-        counts = (getattr(self, f.name) for f in fields(self) if f.name != "errors")
-        return not any(counts) and not +self.errors
+        # Counters compare missing and zero counts as equal.
+        return self == EngineStats()
 
     def describe(self) -> str:
         """One line for the log: counts only, never a number or a word she said."""

@@ -78,8 +78,7 @@ def stats_page(
     report = _report(request, session, principal, start, end)
     t = report.tables
     translate = i18n.Translator(language_of(request, principal))
-    # Outcomes and indicators are keys: their bars carry the words the tables show.
-    labels = {"calls_by_outcome": "call.", "cases_by_indicator": "indicator."}
+    labels = stats.LABEL_PREFIXES
     figures = {
         "calls_by_month": charts.column_chart(
             "calls", stats.months_series(report, "calls_by_month")
@@ -108,7 +107,7 @@ def stats_page(
     return render(
         request,
         "stats.html",
-        {"report": report, "figures": figures, "sexes": stats.SEXES},
+        {"report": report, "figures": figures, "sexes": stats.SEXES, "labels": labels},
     )
 
 
