@@ -1,12 +1,8 @@
 """Speech synthesis for prompts: pyttsx3 with espeak-ng, then ffmpeg to telephone formats.
 
-pyttsx3 quirks measured in ../shared/ENVIRONMENT.md, handled here:
-* ``init()`` returns one engine per process and it is not thread-safe: one dedicated
-  thread owns it and serves every request through a queue;
-* the first ``runAndWait()`` after ``init()`` returns early: a warm-up utterance first;
-* several ``save_to_file`` calls before one ``runAndWait()`` write only the last file:
-  one file per ``runAndWait()``;
-* empty text raises inside the driver: refused before it gets there.
+The engine runs in a child process of its own (:mod:`audio.speech_engine`, where the pyttsx3
+quirks are handled): a crash inside espeak-ng ends that process, not the hotline. One thread
+here feeds it, hotline prompts before radio texts, and starts it again when it dies.
 
 Prompts are cached by a hash of (voice, normalised text): each is synthesised once.
 Asterisk plays ``name.sln`` / ``name.ulaw`` / ``name.gsm`` without transcoding, so all
@@ -15,18 +11,21 @@ three are written, by ONE ffmpeg process.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import itertools
+import json
+import logging
 import queue
+import select
+import signal
 import subprocess  # noqa: S404 - fixed argument lists, never a shell
+import sys
 import tempfile
 import threading
+from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from audio.errors import AudioError, ToolMissing
 from audio.normalise import normalise_id
@@ -34,7 +33,7 @@ from audio.normalise import normalise_id
 # espeak-ng has Indonesian and Malay only; other languages need recorded prompts.
 VOICES = {"id": "poz/id", "ms": "poz/ms"}
 TELEPHONE_FORMATS = ("sln", "ulaw", "gsm")
-# Radio texts wait behind hotline prompts on the one TTS thread.
+# Radio texts wait behind hotline prompts for the one speech engine.
 RADIO_PRIORITY = 1
 _FFMPEG_OUTPUT = {
     "sln": ["-f", "s16le", "-c:a", "pcm_s16le"],
@@ -63,43 +62,48 @@ class Prompt:
         return all(self.path(fmt).is_file() for fmt in TELEPHONE_FORMATS)
 
 
-class _Pyttsx3Thread:
-    """The one thread that owns the pyttsx3 engine (one per process: see _engine_thread)."""
+ENGINE_COMMAND = (sys.executable, "-m", "audio.speech_engine")
+log = logging.getLogger(__name__)
 
-    def __init__(self) -> None:
-        # (priority, order, text, voice, out, done): hotline prompts (0) before radio (1),
-        # so a caller never waits behind a long radio text.
-        self._requests: queue.PriorityQueue[tuple[int, int, str, str, Path, Future[None]]] = (
-            queue.PriorityQueue()
-        )
+
+class _EngineDied(Exception):
+    """The engine process ended (or never answered) in the middle of a request."""
+
+
+class SpeechProcess:
+    """The thread that feeds the one engine process (one per process: see _speech)."""
+
+    def __init__(self, command: Sequence[str] = ENGINE_COMMAND) -> None:
+        self.command = tuple(command)
+        self.started = 0  # engine processes started: more than one means one died
+        self._child: subprocess.Popen[bytes] | None = None
+        # (priority, order, text, voice, out, timeout, done): hotline prompts (0) before
+        # radio (1), so a caller never waits behind a long radio text.
+        self._requests: queue.PriorityQueue[
+            tuple[int, int, str, str, Path, float, Future[None]]
+        ] = queue.PriorityQueue()
         self._order = itertools.count()
-        # The warm-up file may still be written after runAndWait() returns: keep its folder.
-        self._scratch = Path(tempfile.mkdtemp(prefix="desbumi-tts-"))
         self._thread = threading.Thread(target=self._run, name="tts", daemon=True)
         self._thread.start()
 
+    @property
+    def pid(self) -> int | None:
+        """The engine process's id while it runs."""
+        child = self._child
+        return child.pid if child is not None and child.poll() is None else None
+
     def synthesize(self, text: str, voice: str, out_wav: Path, priority: int = 0) -> None:
         done: Future[None] = Future()
-        self._requests.put((priority, next(self._order), text, voice, out_wav, done))
-        done.result(timeout=300 if priority else 120)
+        timeout = 300.0 if priority else 120.0
+        self._requests.put((priority, next(self._order), text, voice, out_wav, timeout, done))
+        # Waiting behind other requests plus this one's own time, and a restart.
+        done.result(timeout=timeout * 2)
 
     def _run(self) -> None:
-        engine: Any = None
         while True:
-            _priority, _order, text, voice, out_wav, done = self._requests.get()
+            _priority, _order, text, voice, out_wav, timeout, done = self._requests.get()
             try:
-                if engine is None:
-                    engine = self._init()
-                engine.setProperty("voice", voice)
-                # runAndWait() sometimes returns before the file exists: ask once more.
-                for _attempt in range(2):
-                    with contextlib.redirect_stdout(io.StringIO()):  # the driver prints
-                        engine.save_to_file(text, str(out_wav))
-                        engine.runAndWait()
-                    if out_wav.is_file() and out_wav.stat().st_size > 44:
-                        break
-                else:
-                    raise SynthesisError("the TTS engine wrote no audio")
+                self._speak({"text": text, "voice": voice, "out": str(out_wav)}, timeout)
                 done.set_result(None)
             except Exception as exc:  # the thread edge: report to the caller, keep serving
                 done.set_exception(
@@ -108,26 +112,89 @@ class _Pyttsx3Thread:
                     else SynthesisError(f"{type(exc).__name__}: {exc}")
                 )
 
-    def _init(self) -> Any:
-        import pyttsx3
+    def _speak(self, request: dict[str, str], timeout: float) -> None:
+        """One request, asked again of a new engine once if the engine dies under it
+        (a text that kills espeak-ng twice is refused, not retried for ever)."""
+        for attempt in (1, 2):
+            try:
+                reply = self._ask(json.dumps(request).encode() + b"\n", timeout)
+            except _EngineDied as exc:
+                log.warning("the speech engine stopped: %s", exc)
+                self._stop()
+                if attempt == 2:
+                    raise SynthesisError(f"the TTS engine stopped twice: {exc}") from None
+                continue
+            if "error" in reply:
+                raise SynthesisError(str(reply["error"]))
+            return
 
-        engine = pyttsx3.init("espeak")
-        with contextlib.redirect_stdout(io.StringIO()):
-            engine.save_to_file("siap", str(self._scratch / "warm-up.wav"))
-            engine.runAndWait()
-        return engine
+    def _ask(self, line: bytes, timeout: float) -> dict[str, object]:
+        child = self._running()
+        assert child.stdin is not None and child.stdout is not None  # noqa: S101 - pipes
+        try:
+            child.stdin.write(line)
+            child.stdin.flush()
+        except OSError:
+            raise _EngineDied(self._ended(child)) from None
+        ready, _, _ = select.select([child.stdout], [], [], timeout)
+        if not ready:
+            raise _EngineDied(f"no answer in {timeout:.0f} s")
+        answer = child.stdout.readline()
+        if not answer:
+            raise _EngineDied(self._ended(child))
+        try:
+            reply = json.loads(answer)
+        except ValueError:
+            raise _EngineDied(f"unreadable answer {answer[:80]!r}") from None
+        if not isinstance(reply, dict):
+            raise _EngineDied(f"unreadable answer {answer[:80]!r}")
+        return reply
+
+    def _running(self) -> subprocess.Popen[bytes]:
+        if self._child is not None and self._child.poll() is not None:
+            log.warning("the speech engine stopped: %s", self._ended(self._child))
+            self._stop()  # died between requests: its pipes are closed before a new one
+        if self._child is None:
+            try:
+                self._child = subprocess.Popen(  # noqa: S603 - constant argument list
+                    self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+                )
+            except OSError as exc:
+                raise ToolMissing(f"the TTS engine does not start: {exc}") from None
+            self.started += 1
+        return self._child
+
+    @staticmethod
+    def _ended(child: subprocess.Popen[bytes]) -> str:
+        try:
+            code = child.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            return "it closed its output"
+        if code < 0:
+            return f"killed by {signal.Signals(-code).name}"
+        return f"exit status {code}"
+
+    def _stop(self) -> None:
+        child, self._child = self._child, None
+        if child is None:
+            return
+        child.kill()
+        child.wait()
+        for pipe in (child.stdin, child.stdout):
+            if pipe is not None:
+                pipe.close()
 
 
-_engine_lock = threading.Lock()
-_engine: list[_Pyttsx3Thread] = []
+_speech_lock = threading.Lock()
+_speech: list[SpeechProcess] = []
 
 
-def _engine_thread() -> _Pyttsx3Thread:
-    """The process's TTS thread, started on first use (pyttsx3 allows one engine)."""
-    with _engine_lock:
-        if not _engine:
-            _engine.append(_Pyttsx3Thread())
-        return _engine[0]
+def _engine_thread() -> SpeechProcess:
+    """The process's speech engine, started on first use (pyttsx3 allows one engine)."""
+    with _speech_lock:
+        if not _speech:
+            _speech.append(SpeechProcess())
+        return _speech[0]
 
 
 def spoken_text(text: str, language: str) -> tuple[str, str]:
@@ -232,4 +299,4 @@ class PromptSynthesizer:
             raise SynthesisError(f"ffmpeg could not encode the prompt: {done.stderr.strip()}")
 
     def close(self) -> None:
-        """Nothing to release: the TTS thread is shared by the process and ends with it."""
+        """Nothing to release: the speech engine is shared by the process and ends with it."""

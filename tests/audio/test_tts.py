@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from audio.tts import TELEPHONE_FORMATS, PromptSynthesizer, SynthesisError
+from audio.tts import TELEPHONE_FORMATS, PromptSynthesizer, SpeechProcess, SynthesisError
 
 
 @pytest.fixture
@@ -102,3 +107,64 @@ def test_a_failure_does_not_kill_the_engine(tmp_path: Path) -> None:
     broken.ffmpeg = "ffmpeg"
     assert broken.prompt("Satu").path("gsm").is_file()
     broken.close()
+
+
+def _speech_wav(engine: SpeechProcess, text: str, out: Path) -> float:
+    engine.synthesize(text, "poz/id", out)
+    return out.stat().st_size / 2 / 22050
+
+
+def test_an_engine_that_crashes_is_started_again_and_the_prompt_still_made(
+    tmp_path: Path,
+) -> None:
+    # espeak-ng runs in a process of its own: a crash in the C library ends that process,
+    # not the hotline. A crash between requests and one in the middle of a long request.
+    engine = SpeechProcess()
+    assert _speech_wav(engine, "Selamat datang.", tmp_path / "one.wav") > 0.5
+    first = engine.pid
+    assert first is not None and first != os.getpid()
+    os.kill(first, signal.SIGSEGV)
+    assert _speech_wav(engine, "Tekan satu.", tmp_path / "two.wav") > 0.5
+    assert engine.started == 2 and engine.pid not in (None, first)
+
+    long_text = "Laporan Anda sudah kami terima dan akan dibaca oleh petugas. " * 40
+    killed: list[int] = []
+
+    def kill_while_speaking() -> None:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (tmp_path / "long.wav").exists():
+            pid = engine.pid
+            if pid is not None and pid != (killed[-1] if killed else None):
+                time.sleep(0.2)  # it has the request by now: kill it mid-synthesis
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+                return
+            time.sleep(0.01)
+
+    killer = threading.Thread(target=kill_while_speaking)
+    killer.start()
+    seconds = _speech_wav(engine, long_text, tmp_path / "long.wav")
+    killer.join()
+    assert killed, "the engine was not killed during the request"
+    assert seconds > 60, seconds
+    assert engine.started == 3
+
+
+def test_a_text_that_kills_the_engine_twice_is_refused_with_the_reason(tmp_path: Path) -> None:
+    # The real espeak-ng cannot be made to crash on demand: a stand-in engine that dies
+    # on every request, as it would on a text that crashes the C library.
+    dies = "import os, signal, sys; sys.stdin.readline(); os.kill(os.getpid(), signal.SIGSEGV)"
+    engine = SpeechProcess([sys.executable, "-c", dies])
+    with pytest.raises(SynthesisError, match="stopped twice: killed by SIGSEGV"):
+        engine.synthesize("Satu", "poz/id", tmp_path / "x.wav")
+    assert engine.started == 2
+    # It keeps serving: the next request gets a new engine again.
+    with pytest.raises(SynthesisError, match="stopped twice"):
+        engine.synthesize("Dua", "poz/id", tmp_path / "y.wav")
+    assert engine.started == 4
+
+
+def test_an_engine_that_does_not_start_is_a_clear_error(tmp_path: Path) -> None:
+    engine = SpeechProcess(["/nonexistent/python"])
+    with pytest.raises(Exception, match="the TTS engine does not start"):
+        engine.synthesize("Satu", "poz/id", tmp_path / "x.wav")
