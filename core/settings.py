@@ -111,6 +111,10 @@ class AgiSettings(BaseModel):
     # Seconds between the log lines of what the hotline counted (calls, reports, bad input);
     # 0: only the line at stop.
     counts_interval_s: float = Field(default=3600.0, ge=0)
+    # Seconds between the hotline process's own garbage collections, which replace Python's
+    # automatic ones (those stop the event loop for 0.3 to 4 ms under a caller's key,
+    # several times a second when busy: core/collector.py); 0: Python's automatic collector.
+    gc_interval_s: float = Field(default=1.0, ge=0)
 
 
 class AmiSettings(BaseModel):

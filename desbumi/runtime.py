@@ -29,6 +29,7 @@ from broadcasts.render import RenderContentHandler
 from broadcasts.schedule import radio_tasks
 from broadcasts.segments import AssembleSegmentHandler
 from core.clock import Clock, SystemClock
+from core.collector import PacedCollector
 from core.db import Database
 from core.errors import ConfigurationError
 from core.periodic import PeriodicTask, queue_housekeeping, run_periodic
@@ -161,6 +162,8 @@ class Runtime:
         )
         background: list[asyncio.Task[object]] = []
         counting: asyncio.Task[None] | None = None
+        collector: PacedCollector | None = None
+        collecting: asyncio.Task[None] | None = None
         ami = None
         agi_socket = None
         if Part.agi in parts:
@@ -179,7 +182,12 @@ class Runtime:
             hotline = build_hotline(self.settings, self.db, self.clock)
             # What is loaded now lives as long as the process; a full collection scanning
             # it all stalls every call for a few hundred ms (measured): leave it out.
-            gc.freeze()
+            if self.settings.agi.gc_interval_s:
+                collector = PacedCollector(self.settings.agi.gc_interval_s)
+                collector.take_over()
+                collecting = asyncio.create_task(collector.run(), name="garbage collection")
+            else:
+                gc.freeze()
             agi = FastAgiServer(
                 hotline,
                 self.settings.agi.host,
@@ -267,6 +275,8 @@ class Runtime:
             server.should_exit = True
         if counting is not None:
             counting.cancel()
+        if collecting is not None:
+            collecting.cancel()
         if agi is not None:
             await agi.close()
             await asyncio.to_thread(hotline.close)
@@ -281,6 +291,9 @@ class Runtime:
                 logger.warning("%s still running at stop", extra.get_name())
         if ami is not None:
             ami.close()
+        if collector is not None:
+            collector.give_back()
+            logger.info("hotline garbage collection: %s", collector.stats.describe())
         self.db.dispose()
         logger.info("stopped")
         return 1 if died else 0

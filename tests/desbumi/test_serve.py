@@ -159,7 +159,7 @@ def test_agi_alone(start: Start, base_env: dict[str, str]) -> None:
 def test_what_the_hotline_counted_is_logged_every_interval_and_at_stop(
     start: Start, base_env: dict[str, str]
 ) -> None:
-    agi = start("agi", DESBUMI_AGI__COUNTS_INTERVAL_S="0.5")
+    agi = start("agi", DESBUMI_AGI__COUNTS_INTERVAL_S="0.5", DESBUMI_AGI__GC_INTERVAL_S="0.2")
     agi.wait_for_log("FastAGI listening")
     with _agi_call(int(base_env["DESBUMI_AGI__PORT"])) as call:
         _play(
@@ -182,6 +182,9 @@ def test_what_the_hotline_counted_is_logged_every_interval_and_at_stop(
     log = _assert_clean_log(agi)
     since = next(line for line in log.splitlines() if "hotline, since the start:" in line)
     assert ": 1 calls," in since and "1 invalid keys, 1 timeouts" in since, since
+    # The process collected its own garbage every 0.2 s, instead of Python's collector.
+    collected = re.search(r"hotline garbage collection: (\d+) runs \(\d+ full\)", log)
+    assert collected and int(collected[1]) >= 5, log[-2000:]
 
 
 def _interval_lines(process: Running) -> list[str]:
