@@ -693,6 +693,7 @@ def site_environment(sandbox: Sandbox, args: argparse.Namespace) -> dict[str, st
     data = sandbox.inner / "data"
     return {
         "DESBUMI_AGI__REALTIME_PRIORITY": str(args.server_realtime),
+        "DESBUMI_AGI__GC_INTERVAL_S": str(args.gc_interval),
         "DESBUMI_DATA_DIR": str(data),
         "DESBUMI_HOTLINE__ASTERISK_DATA_DIR": str(sandbox.seen_by_asterisk(data)),
         "DESBUMI_SECRET_KEY": secrets.token_urlsafe(32),
@@ -864,6 +865,10 @@ def report(rounds: list[Round], args: argparse.Namespace, wakeups: str) -> None:
         if cpus
     )
     print(f"pinned: {pinned or 'nothing'}; {wakeups}")
+    print(
+        f"desbumi agi: DESBUMI_AGI__GC_INTERVAL_S={args.gc_interval:g}, "
+        f"DESBUMI_AGI__REALTIME_PRIORITY={args.server_realtime}, nice {args.server_nice}"
+    )
     header = (
         f"{'variant':9} {'calls':>5} {'peak':>4} {'done':>4} {'fail':>4} "
         f"{'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'send p99':>8} "
@@ -995,6 +1000,12 @@ def main() -> None:
         type=int,
         default=0,
         help="DESBUMI_AGI__REALTIME_PRIORITY for desbumi agi (11: above Asterisk's -p)",
+    )
+    parser.add_argument(
+        "--gc-interval",
+        type=float,
+        default=1.0,
+        help="DESBUMI_AGI__GC_INTERVAL_S for desbumi agi (0: Python's automatic collector)",
     )
     parser.add_argument(
         "--cpu-latency",
