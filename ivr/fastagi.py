@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from core.collector import activity
 from ivr.errors import AgiProtocolError, CallHungUp, PromptUnavailable
 
 logger = logging.getLogger(__name__)
@@ -216,6 +217,7 @@ class AgiChannel:
         while True:
             try:
                 raw = await self._reader.readline()
+                activity.note()  # a step in hand: the paced collector waits for a gap
             except ValueError:  # the stream's limit: a line longer than MAX_LINE
                 raise AgiProtocolError("AGI line too long") from None
             if not raw:

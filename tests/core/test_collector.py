@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import time
 import weakref
 from collections.abc import Iterator
 
 import pytest
 
-from core.collector import PacedCollector
+from core.collector import Activity, PacedCollector
 
 
 class _Node:
@@ -76,3 +77,50 @@ def test_the_paced_collector_frees_cycles_every_interval_and_everything_now_and_
 def test_an_interval_of_zero_is_refused() -> None:
     with pytest.raises(ValueError, match="interval above 0"):
         PacedCollector(0)
+
+
+async def _busy(watched: Activity, seconds: float) -> None:
+    """Steps in hand without a pause, as when every caller presses a key at once."""
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        watched.note()
+        await asyncio.sleep(0.005)
+
+
+@pytest.mark.usefixtures("restored")
+def test_a_collection_waits_for_a_moment_without_steps() -> None:
+    watched = Activity()
+    collector = PacedCollector(0.2, watched=watched, quiet_s=0.1)
+    collector.take_over()
+    during: list[int] = []
+
+    async def scenario() -> None:
+        task = asyncio.create_task(collector.run())
+        await _busy(watched, 0.35)  # the first collection is due at 0.2 s
+        during.append(collector.stats.runs)
+        await asyncio.sleep(0.2)  # quiet from 0.45 s, before its deadline (0.6 s)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(scenario())
+    assert during == [0], "collected while steps were in hand"
+    assert collector.stats.runs == 1 and collector.stats.unquiet == 0
+
+
+@pytest.mark.usefixtures("restored")
+def test_a_hotline_that_is_never_quiet_still_collects() -> None:
+    watched = Activity()
+    collector = PacedCollector(0.1, watched=watched, quiet_s=0.1)
+    collector.take_over()
+
+    async def scenario() -> None:
+        task = asyncio.create_task(collector.run())
+        await _busy(watched, 1.0)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(scenario())
+    # Due every 0.1 s, each waits two intervals at most: about one collection per 0.3 s.
+    assert 2 <= collector.stats.runs <= 4
+    assert collector.stats.unquiet == collector.stats.runs
+    assert f"{collector.stats.unquiet} without a quiet moment" in collector.stats.describe()
