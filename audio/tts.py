@@ -71,7 +71,7 @@ class _EngineDied(Exception):
 
 
 class SpeechProcess:
-    """The thread that feeds the one engine process (one per process: see _speech)."""
+    """The thread that feeds the one engine process (one per process: see _speech_engine)."""
 
     def __init__(self, command: Sequence[str] = ENGINE_COMMAND) -> None:
         self.command = tuple(command)
@@ -189,7 +189,7 @@ _speech_lock = threading.Lock()
 _speech: list[SpeechProcess] = []
 
 
-def _engine_thread() -> SpeechProcess:
+def _speech_engine() -> SpeechProcess:
     """The process's speech engine, started on first use (pyttsx3 allows one engine)."""
     with _speech_lock:
         if not _speech:
@@ -219,7 +219,7 @@ def synthesize_master(text: str, language: str, out_wav: Path, ffmpeg: str = "ff
     out_wav.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_wav.parent) as tmp:
         raw = Path(tmp) / "speech.wav"
-        _engine_thread().synthesize(spoken, voice, raw, priority=RADIO_PRIORITY)
+        _speech_engine().synthesize(spoken, voice, raw, priority=RADIO_PRIORITY)
         partial = Path(tmp) / "master.wav"
         command = [ffmpeg, "-nostdin", "-v", "error", "-y", "-i", str(raw)]
         command += ["-ac", "1", "-ar", "44100", "-c:a", "pcm_s16le", str(partial)]
@@ -256,7 +256,7 @@ class PromptSynthesizer:
             if result.made:
                 return result  # made by the thread that held the lock (warm-up, a call)
             wav = Path(tmp) / "speech.wav"
-            _engine_thread().synthesize(spoken, voice, wav)
+            _speech_engine().synthesize(spoken, voice, wav)
             self._install(wav, result, Path(tmp))
             self.synthesised += 1
         return result
