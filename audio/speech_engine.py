@@ -5,7 +5,9 @@ inside the C library would take the caller with it (the hotline with every call 
 test run with every test). So the engine lives in a child process of its own, started by
 :mod:`audio.tts`, which restarts it when it dies. One request at a time, JSON lines:
 ``{"text": ..., "voice": ..., "out": ...}`` on stdin, ``{"ok": true}`` or
-``{"error": "..."}`` on the original stdout; end of stdin ends the process.
+``{"error": "..."}`` on the original stdout; end of stdin ends the process. The warm-up
+file goes into the folder named by ``DESBUMI_TTS_SCRATCH`` (the parent's, which it removes
+when it stops this process), else into a folder of its own removed at the end.
 
 pyttsx3 quirks measured in ../shared/ENVIRONMENT.md, handled here:
 * ``init()`` returns one engine per process and it is not thread-safe: one process, one
@@ -20,19 +22,22 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any, TextIO
 
+SCRATCH_VARIABLE = "DESBUMI_TTS_SCRATCH"
+
 
 class _Engine:
-    def __init__(self) -> None:
+    def __init__(self, scratch: Path) -> None:
         import pyttsx3
 
         self._engine: Any = pyttsx3.init("espeak")
-        # The warm-up file may still be written after runAndWait() returns: keep its folder.
-        scratch = Path(tempfile.mkdtemp(prefix="desbumi-tts-"))
+        # The warm-up file may still be written after runAndWait() returns: its folder is
+        # removed only when the process ends.
         self._engine.save_to_file("siap", str(scratch / "warm-up.wav"))
         self._engine.runAndWait()
 
@@ -47,14 +52,14 @@ class _Engine:
         raise RuntimeError("the TTS engine wrote no audio")
 
 
-def serve(requests: TextIO, replies: TextIO) -> None:
+def serve(requests: TextIO, replies: TextIO, scratch: Path) -> None:
     """Answer each request line with one reply line until ``requests`` ends."""
     engine: _Engine | None = None
     for line in requests:
         try:
             request = json.loads(line)
             if engine is None:
-                engine = _Engine()
+                engine = _Engine(scratch)
             engine.speak(request["text"], request["voice"], Path(request["out"]))
             reply: dict[str, object] = {"ok": True}
         except Exception as exc:  # the process edge: report to the parent, keep serving
@@ -70,7 +75,12 @@ def main() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.close(devnull)
-    serve(sys.stdin, replies)
+    given = os.environ.get(SCRATCH_VARIABLE)
+    scratch = Path(given) if given else Path(tempfile.mkdtemp(prefix="desbumi-tts-"))
+    try:
+        serve(sys.stdin, replies, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 if __name__ == "__main__":

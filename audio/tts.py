@@ -15,8 +15,10 @@ import hashlib
 import itertools
 import json
 import logging
+import os
 import queue
 import select
+import shutil
 import signal
 import subprocess  # noqa: S404 - fixed argument lists, never a shell
 import sys
@@ -29,6 +31,7 @@ from pathlib import Path
 
 from audio.errors import AudioError, ToolMissing
 from audio.normalise import normalise_id
+from audio.speech_engine import SCRATCH_VARIABLE
 
 # espeak-ng has Indonesian and Malay only; other languages need recorded prompts.
 VOICES = {"id": "poz/id", "ms": "poz/ms"}
@@ -70,6 +73,10 @@ class _EngineDied(Exception):
     """The engine process ended (or never answered) in the middle of a request."""
 
 
+# Put in the queue by close(): ahead of every request (priority -1), it ends the thread.
+_CLOSE = -1
+
+
 class SpeechProcess:
     """The thread that feeds the one engine process (one per process: see _speech_engine)."""
 
@@ -77,6 +84,11 @@ class SpeechProcess:
         self.command = tuple(command)
         self.started = 0  # engine processes started: more than one means one died
         self._child: subprocess.Popen[bytes] | None = None
+        # The running engine's folder for its warm-up file, removed when it is stopped.
+        self._scratch: Path | None = None
+        self._closed = threading.Event()
+        # Held to ask and to close: no request slips in after the thread has gone.
+        self._closing = threading.Lock()
         # (priority, order, text, voice, out, timeout, done): hotline prompts (0) before
         # radio (1), so a caller never waits behind a long radio text.
         self._requests: queue.PriorityQueue[
@@ -95,13 +107,30 @@ class SpeechProcess:
     def synthesize(self, text: str, voice: str, out_wav: Path, priority: int = 0) -> None:
         done: Future[None] = Future()
         timeout = 300.0 if priority else 120.0
-        self._requests.put((priority, next(self._order), text, voice, out_wav, timeout, done))
+        with self._closing:
+            if self._closed.is_set():
+                raise SynthesisError("the TTS engine is closed")
+            self._requests.put((priority, next(self._order), text, voice, out_wav, timeout, done))
         # Waiting behind other requests plus this one's own time, and a restart.
         done.result(timeout=timeout * 2)
 
+    def close(self) -> None:
+        """Stop the engine process and the thread (after the request in hand); requests
+        still waiting, and any made later, fail with SynthesisError."""
+        with self._closing:
+            if self._closed.is_set():
+                return
+            self._closed.set()
+            self._requests.put((_CLOSE, next(self._order), "", "", Path(), 0.0, Future()))
+        self._thread.join(timeout=60)
+
     def _run(self) -> None:
         while True:
-            _priority, _order, text, voice, out_wav, timeout, done = self._requests.get()
+            priority, _order, text, voice, out_wav, timeout, done = self._requests.get()
+            if priority == _CLOSE:
+                self._stop()
+                self._refuse_waiting()
+                return
             try:
                 self._speak({"text": text, "voice": voice, "out": str(out_wav)}, timeout)
                 done.set_result(None)
@@ -150,17 +179,31 @@ class SpeechProcess:
             raise _EngineDied(f"unreadable answer {answer[:80]!r}")
         return reply
 
+    def _refuse_waiting(self) -> None:
+        while True:
+            try:
+                *_request, done = self._requests.get_nowait()
+            except queue.Empty:
+                return
+            done.set_exception(SynthesisError("the TTS engine is closed"))
+
     def _running(self) -> subprocess.Popen[bytes]:
         if self._child is not None and self._child.poll() is not None:
             log.warning("the speech engine stopped: %s", self._ended(self._child))
             self._stop()  # died between requests: its pipes are closed before a new one
         if self._child is None:
+            scratch = Path(tempfile.mkdtemp(prefix="desbumi-tts-"))
             try:
                 self._child = subprocess.Popen(  # noqa: S603 - constant argument list
-                    self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+                    self.command,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    env={**os.environ, SCRATCH_VARIABLE: str(scratch)},
                 )
             except OSError as exc:
+                shutil.rmtree(scratch, ignore_errors=True)
                 raise ToolMissing(f"the TTS engine does not start: {exc}") from None
+            self._scratch = scratch
             self.started += 1
         return self._child
 
@@ -176,13 +219,15 @@ class SpeechProcess:
 
     def _stop(self) -> None:
         child, self._child = self._child, None
-        if child is None:
-            return
-        child.kill()
-        child.wait()
-        for pipe in (child.stdin, child.stdout):
-            if pipe is not None:
-                pipe.close()
+        scratch, self._scratch = self._scratch, None
+        if child is not None:
+            child.kill()
+            child.wait()
+            for pipe in (child.stdin, child.stdout):
+                if pipe is not None:
+                    pipe.close()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 _speech_lock = threading.Lock()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -148,6 +149,7 @@ def test_an_engine_that_crashes_is_started_again_and_the_prompt_still_made(
     assert killed, "the engine was not killed during the request"
     assert seconds > 60, seconds
     assert engine.started == 3
+    engine.close()
 
 
 def test_a_text_that_kills_the_engine_twice_is_refused_with_the_reason(tmp_path: Path) -> None:
@@ -162,9 +164,82 @@ def test_a_text_that_kills_the_engine_twice_is_refused_with_the_reason(tmp_path:
     with pytest.raises(SynthesisError, match="stopped twice"):
         engine.synthesize("Dua", "poz/id", tmp_path / "y.wav")
     assert engine.started == 4
+    engine.close()
 
 
 def test_an_engine_that_does_not_start_is_a_clear_error(tmp_path: Path) -> None:
     engine = SpeechProcess(["/nonexistent/python"])
     with pytest.raises(Exception, match="the TTS engine does not start"):
         engine.synthesize("Satu", "poz/id", tmp_path / "x.wav")
+    engine.close()
+
+
+# A stand-in engine that answers each request after ``sys.argv[1]`` seconds and writes, in
+# place of speech, the folder it was given for its warm-up file.
+TELLS_ITS_FOLDER = """
+import json, os, sys, time
+for line in sys.stdin:
+    time.sleep(float(sys.argv[1]))
+    with open(json.loads(line)["out"], "w") as out:
+        out.write(os.environ["DESBUMI_TTS_SCRATCH"])
+    print(json.dumps({"ok": True}), flush=True)
+"""
+
+
+def test_each_engine_s_scratch_folder_is_removed_when_it_stops_or_dies(tmp_path: Path) -> None:
+    # Each engine leaves a warm-up file behind (ENVIRONMENT.md: the first runAndWait() may
+    # return before it is written): its folder must not pile up in /tmp, one per start.
+    engine = SpeechProcess([sys.executable, "-c", TELLS_ITS_FOLDER, "0"])
+    engine.synthesize("Satu", "poz/id", tmp_path / "one")
+    first = Path((tmp_path / "one").read_text())
+    assert first.is_dir() and first.name.startswith("desbumi-tts-")
+    pid = engine.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    engine.synthesize("Dua", "poz/id", tmp_path / "two")
+    second = Path((tmp_path / "two").read_text())
+    assert engine.started == 2 and second != first
+    assert not first.exists(), "the dead engine's folder was left"
+    assert second.is_dir()
+    engine.close()
+    assert not second.exists() and engine.pid is None
+    with pytest.raises(SynthesisError, match="closed"):
+        engine.synthesize("Tiga", "poz/id", tmp_path / "three")
+
+
+def test_close_finishes_the_request_in_hand_and_refuses_those_waiting(tmp_path: Path) -> None:
+    engine = SpeechProcess([sys.executable, "-c", TELLS_ITS_FOLDER, "1"])
+    with ThreadPoolExecutor(3) as pool:
+        first = pool.submit(engine.synthesize, "Satu", "poz/id", tmp_path / "one")
+        deadline = time.monotonic() + 20
+        while engine.pid is None and time.monotonic() < deadline:
+            time.sleep(0.01)  # the first request is in the engine's hands
+        waiting = [
+            pool.submit(engine.synthesize, word, "poz/id", tmp_path / word) for word in ("a", "b")
+        ]
+        time.sleep(0.2)
+        engine.close()
+        first.result(timeout=30)
+        for refused in waiting:
+            with pytest.raises(SynthesisError, match="the TTS engine is closed"):
+                refused.result(timeout=30)
+    assert (tmp_path / "one").is_file() and not (tmp_path / "a").exists()
+
+
+def test_the_real_engine_removes_its_warm_up_folder_at_the_end_of_its_input(
+    tmp_path: Path,
+) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "audio.speech_engine"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env={**os.environ, "DESBUMI_TTS_SCRATCH": str(scratch)},
+    )
+    request = {"text": "Selamat pagi.", "voice": "poz/id", "out": str(tmp_path / "x.wav")}
+    reply, _ = child.communicate(json.dumps(request).encode() + b"\n", timeout=120)
+    assert json.loads(reply) == {"ok": True}
+    assert child.returncode == 0
+    assert (tmp_path / "x.wav").stat().st_size > 44
+    assert not scratch.exists()
