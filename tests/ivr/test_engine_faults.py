@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import signal
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import resources
@@ -21,6 +22,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+import ivr.reporting
 from core.clock import SystemClock
 from core.db import Database
 from core.models import Call, Case, ContentItem, Job, Recording
@@ -28,6 +30,7 @@ from core.security import PhoneVault
 from core.settings import Settings
 from core.states import CallOutcome, ContentStatus
 from ivr.app import build_hotline
+from ivr.fastagi import FastAgiServer
 from ivr.pending import HINTS_SUFFIX, hints_path
 from ivr.prompts import PromptLibrary
 from ivr.service import Hotline
@@ -413,3 +416,49 @@ def test_a_language_with_some_prompts_recorded_plays_the_others_in_indonesian(
 
 def load_menu_text() -> str:
     return resources.files("ivr").joinpath("default_menu.yaml").read_text(encoding="utf-8")
+
+
+def test_a_slow_disk_for_her_take_holds_up_no_other_caller(
+    hotline: Hotline, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The take's folder and hints file are file system calls (about 1 ms at 200 calls,
+    # with Asterisk writing every recording there): made on the event loop, they would
+    # delay every other caller's next prompt by as long. A disk that takes 300 ms here.
+    slow_s = 0.3
+    real_keep = ivr.reporting.keep_hints
+
+    def slow_keep(take: Path, hints: dict[str, str]) -> None:
+        time.sleep(slow_s)
+        real_keep(take, hints)
+
+    def speak(path: Path, attempt: int) -> Reply:
+        wav(path, 2.0)
+        return "200 result=35 (dtmf) endpos=16000"
+
+    monkeypatch.setattr(ivr.reporting, "keep_hints", slow_keep)
+    lags: list[float] = []
+
+    async def main() -> None:
+        async def watch_the_loop() -> None:
+            while True:
+                before = time.monotonic()
+                await asyncio.sleep(0.01)
+                lags.append(time.monotonic() - before - 0.01)
+
+        server = FastAgiServer(hotline, "127.0.0.1", 0, 5.0)
+        await server.start()
+        watching = asyncio.create_task(watch_the_loop())
+        try:
+            await FakeAsterisk(REPORT_KEYS, speak).call(server.port)
+            for _ in range(200):
+                if server.completed_calls:
+                    break
+                await asyncio.sleep(0.01)
+        finally:
+            watching.cancel()
+            await server.close()
+
+    asyncio.run(main())
+    with db.read_session() as s:
+        assert s.scalars(select(Case)).one().keypad_hints["country"] == "SA"
+    assert max(lags) < slow_s / 2, f"the event loop stood still for {max(lags):.3f} s"
