@@ -8,7 +8,11 @@ same run, through two IVRs on the same Asterisk:
 * ``fastagi``: the real ``desbumi agi`` process (the shipped menu and prompts, SQLite or
   PostgreSQL; every report written as Case + Recording + Job in one transaction);
 * ``dialplan``: the baseline, the same flow and the same prompt files as plain dialplan
-  (Background / WaitExten / Read / Record), which stores nothing in any database.
+  (Background / WaitExten / Read / Record), which stores nothing in any database;
+* ``bare`` (with ``--floor``): the floor of any FastAGI server, ``bench/bare_fastagi.py``,
+  a process that sends the dialplan's flow as AGI commands and does nothing else. Between
+  the dialplan and it lies what the protocol costs here; between it and ``fastagi``, what
+  desbumi adds.
 
 Latency is measured the same way for both, from Asterisk's own timestamped AMI events on
 the IVR's channel: from ``DTMFEnd`` (a key received) to the start of the next prompt
@@ -30,13 +34,17 @@ has two such wake-ups that a dialplan step has not.
     sudo .venv/bin/python bench/hotline_load.py [--calls 20,100,200] [--rate 20] [--repeat N]
         [--database-url postgresql://...] [--profile DIR] [--server-nice N]
         [--asterisk-highpriority] [--server-realtime N] [--cpu-latency US]
-        [--no-channel-clock] [--pin-asterisk CPUS] [--pin-server CPUS]
+        [--no-channel-clock] [--pin-asterisk CPUS] [--pin-server CPUS] [--floor]
+        [--loop-stalls]
 
 Debian's asterisk.service runs ``asterisk -p`` (real-time threads); the deployed unit runs
 desbumi agi at DESBUMI_AGI__REALTIME_PRIORITY=11: ``--asterisk-highpriority
 --server-realtime 11`` measures that pair. ``--cpu-latency 0`` holds the kernel's CPU latency
 request (/dev/cpu_dma_latency) at 0 for the whole run: idle cores poll instead of halting,
 for both IVRs alike; the wake-up ping-pong is then measured again with it in force.
+``--loop-stalls`` counts the server's event-loop callbacks that run longer than 0.3 ms
+(each holds up every other caller's step) by where their task stopped next
+(bench/loop_stalls/sitecustomize.py) and prints the places with the most time.
 
 Needs root (the Asterisk sandbox is a chroot). Prints one table; nothing is asserted.
 """
@@ -45,6 +53,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import re
@@ -59,7 +68,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,6 +109,10 @@ SCRIPT = (
 AMI_REPLY_S = 30.0
 # Each size's rounds: the baseline first, then the same calls through desbumi agi.
 VARIANTS = ("dialplan", "fastagi")
+# With --floor, the bare FastAGI server's rounds go between the two.
+FLOOR_VARIANTS = ("dialplan", "bare", "fastagi")
+BARE = REPO / "bench" / "bare_fastagi.py"
+LOOP_STALLS = REPO / "bench" / "loop_stalls"
 # Asterisk names them BackGround, Playback, Read, Record in its events.
 PLAY_APPS = {"background", "playback", "read"}
 # The channel clock's two lines, on the IVR's leg (;1) of a bench call.
@@ -202,13 +215,19 @@ class Sandbox:
         return text.decode("utf-8", "replace")
 
 
-def baseline_dialplan(prompt: dict[str, str], record_dir: Path, driver_port: int) -> str:
+def baseline_dialplan(
+    prompt: dict[str, str], record_dir: Path, driver_port: int, bare_port: int
+) -> str:
     """The same flow as plain dialplan, playing the same files as the menu engine."""
     digits = "&".join(prompt[f"digit-{d}"] for d in "482913")
     return f"""
 [bench-caller]
 exten => _c.,1,Answer()
  same => n,AGI(agi://127.0.0.1:{driver_port}/caller)
+ same => n,Hangup()
+
+[bench-bare]
+exten => s,1,AGI(agi://127.0.0.1:{bare_port}/bare)
  same => n,Hangup()
 
 [bench-dp]
@@ -563,7 +582,7 @@ async def run_round(
     asterisk_before = cpu_seconds(sandbox.pid)
     busy_before = machine_ticks()
     started = time.monotonic()
-    context = "desbumi-ivr" if variant == "fastagi" else "bench-dp"
+    context = {"fastagi": "desbumi-ivr", "bare": "bench-bare"}.get(variant, "bench-dp")
     for index in range(calls):
         exten = f"{prefix}{index:05d}"
         round_.add(exten)
@@ -593,7 +612,10 @@ async def run_round(
     await asyncio.sleep(1.0)  # the last reports' transactions
     ok = [c for c in round_.calls.values() if c.finished and not c.fallback and not c.error]
     stored = _stored_reports(db) - stored_before if db is not None else None
-    completed = min(len(ok), stored) if stored is not None else _recorded(sandbox, ok)
+    if stored is not None:
+        completed = min(len(ok), stored)
+    else:
+        completed = _recorded(sandbox, ok, "bare" if variant == "bare" else "baseline")
     errors = [f"{c.exten}: {c.error or 'fallback'}" for c in round_.calls.values() if c not in ok]
     channel = None
     if sandbox.channel_clock:
@@ -627,8 +649,10 @@ def _stored_reports(db: Database) -> int:
         return min(int(cases or 0), int(recordings or 0), int(jobs or 0))
 
 
-def _recorded(sandbox: Sandbox, ok: list[Call]) -> int:
-    folder = sandbox.inner / "data" / "baseline"
+def _recorded(sandbox: Sandbox, ok: list[Call], folder_name: str) -> int:
+    """Calls of a round without a database whose recording holds audio (the folder's
+    files are named by Asterisk's uniqueid, so earlier rounds' files count too)."""
+    folder = sandbox.inner / "data" / folder_name
     sizes = [p.stat().st_size for p in folder.glob("*.wav")] if folder.is_dir() else []
     return min(len(ok), sum(1 for size in sizes if size > 8000))
 
@@ -723,6 +747,16 @@ def make_speech(settings: Settings) -> tuple[str, float]:
     return str(settings.asterisk_data_dir / "speech" / "speech"), target.stat().st_size / 16000
 
 
+def wait_ready(process: subprocess.Popen[bytes], log: Path, name: str) -> None:
+    """Until the server's log says "prompts ready" (at most 5 minutes)."""
+    for _ in range(600):
+        if "prompts ready" in log.read_text() or process.poll() is not None:
+            break
+        time.sleep(0.5)
+    if process.poll() is not None:
+        raise RuntimeError(f"{name} exited: {log.read_text()[-2000:]}")
+
+
 @contextmanager
 def agi_server(
     environment: dict[str, str], log: Path, profile: Path | None, nice: int
@@ -737,12 +771,7 @@ def agi_server(
         )
     spy = None
     try:
-        for _ in range(600):
-            if "prompts ready" in log.read_text() or process.poll() is not None:
-                break
-            time.sleep(0.5)
-        if process.poll() is not None:
-            raise RuntimeError(f"desbumi agi exited: {log.read_text()[-2000:]}")
+        wait_ready(process, log, "desbumi agi")
         if profile is not None:
             spy = subprocess.Popen(
                 [
@@ -778,6 +807,10 @@ class Site:
     path_keys: dict[str, str]
     speech: str
     speech_s: float
+    # The bare FastAGI server's (--floor): its port, the prompts it plays, where it records.
+    bare_port: int
+    prompts: dict[str, str]
+    bare_dir: Path
 
 
 def prepare(args: argparse.Namespace, sandbox: Sandbox) -> Site:
@@ -796,16 +829,40 @@ def prepare(args: argparse.Namespace, sandbox: Sandbox) -> Site:
     print(f"prompts ready in {time.monotonic() - started:.0f} s", flush=True)
     speech, speech_s = make_speech(settings)
     (settings.data_dir / "baseline").mkdir(exist_ok=True)
+    (settings.data_dir / "bare").mkdir(exist_ok=True)
     record_dir = sandbox.seen_by_asterisk(settings.data_dir / "baseline")
+    bare_port = free_port()
     sandbox.configure(
-        baseline_dialplan(prompts, record_dir, sandbox.driver_port), args.channel_clock
+        baseline_dialplan(prompts, record_dir, sandbox.driver_port, bare_port),
+        args.channel_clock,
     )
     path_keys = {path: key for key, path in prompts.items()}
-    return Site(environment, settings, path_keys, speech, speech_s)
+    bare_dir = sandbox.seen_by_asterisk(settings.data_dir / "bare")
+    return Site(environment, settings, path_keys, speech, speech_s, bare_port, prompts, bare_dir)
+
+
+@contextmanager
+def bare_server(site: Site, log: Path, realtime: int) -> Iterator[int]:
+    """``bench/bare_fastagi.py`` as its own process, at the server's priority; its pid."""
+    prompts = log.with_suffix(".prompts.json")
+    prompts.write_text(json.dumps(site.prompts))
+    command = [sys.executable, str(BARE), str(site.bare_port), str(prompts), str(site.bare_dir)]
+    with log.open("w") as out:
+        process = subprocess.Popen([*command, str(realtime)], stdout=out, stderr=out)
+    try:
+        wait_ready(process, log, "bare_fastagi.py")
+        yield process.pid
+    finally:
+        process.kill()
+        process.wait()
 
 
 async def bench(
-    args: argparse.Namespace, sandbox: Sandbox, site: Site, pid: int, rounds: list[Round]
+    args: argparse.Namespace,
+    sandbox: Sandbox,
+    site: Site,
+    pids: dict[str, int],
+    rounds: list[Round],
 ) -> None:
     """Every round measured goes into ``rounds`` at once, so that a run that stops early
     still reports the rounds before."""
@@ -824,10 +881,11 @@ async def bench(
         # Pairs (dialplan, then FastAGI) repeated: one round's p99 rests on its 16 slowest
         # steps, and one stray millisecond in either variant moves the ratio by half.
         pairs = [(s, 1 if args.warmup and i == 0 else args.repeat) for i, s in enumerate(sizes)]
+        variants = FLOOR_VARIANTS if args.floor else VARIANTS
         for calls, repeat in pairs:
-            for variant in VARIANTS * repeat:
+            for variant in variants * repeat:
                 number += 1
-                label = "warm-up" if number <= 2 and args.warmup else "round"
+                label = "warm-up" if number <= len(variants) and args.warmup else "round"
                 print(f"{variant}: {calls} calls ({label}) ...", flush=True)
                 fastagi = variant == "fastagi"
                 measured = await run_round(
@@ -839,7 +897,7 @@ async def bench(
                     number=number,
                     calls=calls,
                     rate=args.rate,
-                    server_pid=pid if fastagi else None,
+                    server_pid=pids.get(variant),
                     db=db if fastagi else None,
                 )
                 if label == "round":
@@ -869,6 +927,11 @@ def report(rounds: list[Round], args: argparse.Namespace, wakeups: str) -> None:
         f"desbumi agi: DESBUMI_AGI__GC_INTERVAL_S={args.gc_interval:g}, "
         f"DESBUMI_AGI__REALTIME_PRIORITY={args.server_realtime}, nice {args.server_nice}"
     )
+    if args.floor:
+        print(
+            "bare: bench/bare_fastagi.py, the flow's AGI commands and nothing else, "
+            + (f"SCHED_RR {args.server_realtime}" if args.server_realtime else "normal priority")
+        )
     header = (
         f"{'variant':9} {'calls':>5} {'peak':>4} {'done':>4} {'fail':>4} "
         f"{'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'send p99':>8} "
@@ -939,22 +1002,25 @@ def pooled(rounds: list[Round], clock: str, ms_of: Callable[[Round], list[float]
         f"{'pooled':9} {'calls':>5} {'rounds':>6} {'done':>5} {'fail':>4} {'samples':>7} "
         f"{'p50 ms':>7} {'p99 ms':>7}  p99 ratio (pooled; per pair min / median / max)"
     )
+    present = [v for v in FLOOR_VARIANTS if any(r.variant == v for r in rounds)]
     for size in sorted({r.calls for r in rounds}):
-        of = {v: [r for r in rounds if r.calls == size and r.variant == v] for v in VARIANTS}
+        of = {v: [r for r in rounds if r.calls == size and r.variant == v] for v in present}
         p99: dict[str, float] = {}
         for variant, mine in of.items():
             values = [ms for r in mine for ms in ms_of(r)]
             p99[variant] = percentile(values, 0.99)
             ratio = ""
-            if variant == "fastagi" and p99["dialplan"]:
+            if variant != "dialplan" and p99["dialplan"]:
                 pairs = sorted(
                     percentile(ms_of(f), 0.99) / percentile(ms_of(d), 0.99)
                     for d, f in zip(of["dialplan"], mine, strict=True)
                 )
                 ratio = (
-                    f"{p99['fastagi'] / p99['dialplan']:.2f}x; {pairs[0]:.2f}x / "
+                    f"{p99[variant] / p99['dialplan']:.2f}x; {pairs[0]:.2f}x / "
                     f"{statistics.median(pairs):.2f}x / {pairs[-1]:.2f}x"
                 )
+                if variant == "fastagi" and p99.get("bare"):
+                    ratio += f"; {p99[variant] / p99['bare']:.2f}x the bare server's"
             print(
                 f"{variant:9} {size:5} {len(mine):6} {sum(r.completed for r in mine):5} "
                 f"{sum(r.failed for r in mine):4} {len(values):7} "
@@ -1013,6 +1079,18 @@ def main() -> None:
         default=-1,
         help="hold /dev/cpu_dma_latency at this many us for the run (0: idle cores poll)",
     )
+    parser.add_argument(
+        "--loop-stalls",
+        action="store_true",
+        help="count the server's event-loop callbacks longer than 0.3 ms, by where they "
+        "stopped (bench/loop_stalls/), and print the top places",
+    )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also run the calls through bench/bare_fastagi.py, a FastAGI server that does "
+        "nothing but the flow: what the protocol itself costs",
+    )
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("hotline_load: needs root (the Asterisk sandbox is a chroot)")
@@ -1035,10 +1113,24 @@ def main() -> None:
             pin(sandbox.pid, args.pin_asterisk)
         site = prepare(args, sandbox)
         profile = Path(args.profile) if args.profile else None
-        with agi_server(site.environment, work / "agi.log", profile, args.server_nice) as pid:
-            if args.pin_server:
-                pin(pid, args.pin_server)
-            asyncio.run(bench(args, sandbox, site, pid, rounds))
+        stalls = work / "loop-stalls.txt"
+        server_environment = dict(site.environment)
+        if args.loop_stalls:
+            path = os.pathsep.join(filter(None, [str(LOOP_STALLS), os.environ.get("PYTHONPATH")]))
+            server_environment.update(PYTHONPATH=path, BENCH_LOOP_STALLS=str(stalls))
+        with ExitStack() as servers:
+            pid = servers.enter_context(
+                agi_server(server_environment, work / "agi.log", profile, args.server_nice)
+            )
+            pids = {"fastagi": pid}
+            if args.floor:
+                pids["bare"] = servers.enter_context(
+                    bare_server(site, work / "bare.log", args.server_realtime)
+                )
+            for server in pids.values():
+                if args.pin_server:
+                    pin(server, args.pin_server)
+            asyncio.run(bench(args, sandbox, site, pids, rounds))
     except KeyboardInterrupt:
         # Ctrl-C: the server and Asterisk are stopped (below and by agi_server) either way.
         sys.exit(f"hotline_load: interrupted, nothing measured is reported (logs in {work})")
@@ -1048,11 +1140,17 @@ def main() -> None:
         # Asterisk's own log goes with the sandbox: keep it for finding out why.
         if (sandbox.inner / "log").is_dir():
             shutil.copytree(sandbox.inner / "log", work / "asterisk-log", dirs_exist_ok=True)
-        if rounds and rounds[-1].variant == VARIANTS[0]:
+        # Only whole groups of rounds (a dialplan round and what it is compared with).
+        while rounds and rounds[-1].variant != "fastagi":
             rounds.pop()
     finally:
         sandbox.stop()
     report(rounds, args, wakeups)
+    if args.loop_stalls:
+        print()
+        print("desbumi agi's event-loop callbacks over 0.3 ms (whole run), by where they stopped:")
+        lines = stalls.read_text().splitlines() if stalls.exists() else ["(none written)"]
+        print("\n".join(lines[:8]))
     print(f"(logs in {work})")
     if stopped:
         sys.exit(f"hotline_load: stopped early, after {len(rounds)} rounds: {stopped}")
