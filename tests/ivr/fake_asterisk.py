@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import struct
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -121,10 +121,19 @@ def prompts_only_hotline(settings: Settings, db: Database) -> Iterator[Hotline]:
     hotline.close()
 
 
-def run_call(hotline: Hotline, peer: FakeAsterisk, timeout_s: float = 5.0) -> FastAgiServer:
+def run_call(
+    hotline: Hotline,
+    peer: FakeAsterisk,
+    timeout_s: float = 5.0,
+    beside: Callable[[], Awaitable[None]] | None = None,
+) -> FastAgiServer:
+    """One call through a FastAGI server on its own event loop; ``beside`` runs on that
+    loop for as long as the call does (then it is cancelled)."""
+
     async def main() -> FastAgiServer:
         server = FastAgiServer(hotline, "127.0.0.1", 0, timeout_s)
         await server.start()
+        watching = asyncio.create_task(beside()) if beside is not None else None
         try:
             await peer.call(server.port)
             for _ in range(200):
@@ -132,6 +141,8 @@ def run_call(hotline: Hotline, peer: FakeAsterisk, timeout_s: float = 5.0) -> Fa
                     break
                 await asyncio.sleep(0.01)
         finally:
+            if watching is not None:
+                watching.cancel()
             await server.close()
         return server
 
