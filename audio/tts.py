@@ -86,8 +86,8 @@ class SpeechProcess:
         self._child: subprocess.Popen[bytes] | None = None
         # The running engine's folder for its warm-up file, removed when it is stopped.
         self._scratch: Path | None = None
-        self._closed = threading.Event()
-        # Held to ask and to close: no request slips in after the thread has gone.
+        # Read and set under the lock: no request slips in after the thread has gone.
+        self._closed = False
         self._closing = threading.Lock()
         # (priority, order, text, voice, out, timeout, done): hotline prompts (0) before
         # radio (1), so a caller never waits behind a long radio text.
@@ -108,7 +108,7 @@ class SpeechProcess:
         done: Future[None] = Future()
         timeout = 300.0 if priority else 120.0
         with self._closing:
-            if self._closed.is_set():
+            if self._closed:
                 raise SynthesisError("the TTS engine is closed")
             self._requests.put((priority, next(self._order), text, voice, out_wav, timeout, done))
         # Waiting behind other requests plus this one's own time, and a restart.
@@ -118,9 +118,9 @@ class SpeechProcess:
         """Stop the engine process and the thread (after the request in hand); requests
         still waiting, and any made later, fail with SynthesisError."""
         with self._closing:
-            if self._closed.is_set():
+            if self._closed:
                 return
-            self._closed.set()
+            self._closed = True
             self._requests.put((_CLOSE, next(self._order), "", "", Path(), 0.0, Future()))
         self._thread.join(timeout=60)
 
